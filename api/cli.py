@@ -1,0 +1,184 @@
+"""The ``silverflow`` command: serve, worker, migrate, deploy, demo-data, run-instance.
+
+Every command reports bad input as one line on stderr and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.errors import DeploymentError, EngineError
+
+from .settings import PROJECT_ROOT, Settings
+
+
+class UsageError(Exception):
+    """Bad input from the command line."""
+
+
+def _engine(settings: Settings) -> Any:
+    from .app import build_engine
+
+    return build_engine(settings)
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    config.attributes["url"] = settings.database_url
+    config.attributes["configure_logging"] = False
+    command.upgrade(config, "head")
+    print(f"database migrated: {settings.database_url}")
+    return 0
+
+
+def _read_files(paths: Sequence[Path]) -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]]]:
+    bpmn, forms = [], []
+    for path in paths:
+        if path.is_dir():
+            nested = sorted(p for p in path.rglob("*") if p.suffix in (".bpmn", ".json"))
+            more_bpmn, more_forms = _read_files(nested)
+            bpmn += more_bpmn
+            forms += more_forms
+            continue
+        if not path.exists():
+            raise UsageError(f"no such file: {path}")
+        if path.suffix == ".bpmn":
+            bpmn.append((path.name, path.read_bytes()))
+        elif path.suffix == ".json":
+            forms.append((path.name, path.read_bytes()))
+        else:
+            raise UsageError(f"cannot deploy {path}: expected a .bpmn file or a .json form schema")
+    return bpmn, forms
+
+
+def _deploy(settings: Settings, paths: Sequence[Path], user: str | None) -> int:
+    bpmn, forms = _read_files(paths)
+    if not bpmn and not forms:
+        raise UsageError("nothing to deploy: no .bpmn or .json files given")
+    result = _engine(settings).deploy(bpmn, forms, deployed_by=user, source="cli")
+    created = {(d.key, d.version) for d in result.created}
+    for definition in result.definitions:
+        status = "deployed" if (definition.key, definition.version) in created else "unchanged"
+        print(f"{status}: {definition.key} version {definition.version}")
+    for form in result.forms:
+        print(f"form: {form.key} version {form.version}")
+    return 0
+
+
+def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
+    return _deploy(settings, [Path(p) for p in args.files], args.user)
+
+
+def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
+    paths = [p for p in (settings.processes_dir, settings.forms_dir) if p.exists()]
+    return _deploy(settings, paths, "demo-data")
+
+
+def _parse_vars(pairs: Sequence[str]) -> dict[str, Any]:
+    variables: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise UsageError(f"variable '{pair}' must look like name=value")
+        name, raw = pair.split("=", 1)
+        try:
+            variables[name] = json.loads(raw)
+        except json.JSONDecodeError:
+            variables[name] = raw
+    return variables
+
+
+def cmd_run_instance(args: argparse.Namespace, settings: Settings) -> int:
+    engine = _engine(settings)
+    instance = engine.start(args.key, _parse_vars(args.var), business_key=args.business_key,
+                            version=args.version, user=args.user)
+    print(f"instance {instance.id} of {instance.process_key} v{instance.process_version}: {instance.state}")
+    for task in engine.list_tasks(instance_id=instance.id):
+        groups = ",".join(task.candidate_groups) or "-"
+        print(f"  open task {task.id}: {task.name} (groups {groups}, form {task.form_key or '-'})")
+    print(f"  variables: {json.dumps(instance.variables, default=str)}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from .app import create_app
+
+    print(f"Silverflow läuft auf http://{args.host}:{args.port}/  (API-Doku: /api/docs)", flush=True)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from .worker import TimerWorker
+
+    worker = TimerWorker(_engine(settings), args.interval)
+    if args.once:
+        print(f"fired {worker.run_once()} timer(s)")
+        return 0
+    try:
+        worker.run_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="silverflow", description="Silverflow BPM platform")
+    parser.add_argument("--database-url", help="overrides SILVERFLOW_DATABASE_URL")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the API and pages (with an embedded timer worker)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="fire due timers")
+    worker.add_argument("--interval", type=float, default=1.0)
+    worker.add_argument("--once", action="store_true", help="fire what is due now and exit")
+    worker.set_defaults(func=cmd_worker)
+
+    sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(func=cmd_migrate)
+
+    deploy = sub.add_parser("deploy", help="deploy BPMN files and form schemas")
+    deploy.add_argument("files", nargs="+")
+    deploy.add_argument("--user", default=None, help="who deploys (recorded with the version)")
+    deploy.set_defaults(func=cmd_deploy)
+
+    sub.add_parser("demo-data", help="deploy the shipped processes and forms").set_defaults(func=cmd_demo_data)
+
+    run = sub.add_parser("run-instance", help="start an instance and show where it waits")
+    run.add_argument("key")
+    run.add_argument("--var", action="append", default=[], metavar="NAME=VALUE")
+    run.add_argument("--business-key")
+    run.add_argument("--version", type=int)
+    run.add_argument("--user")
+    run.set_defaults(func=cmd_run_instance)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings(database_url=args.database_url) if args.database_url else Settings()
+    try:
+        return int(args.func(args, settings))
+    except DeploymentError as exc:
+        print(f"silverflow: deploy refused: {exc}", file=sys.stderr)
+    except (UsageError, EngineError) as exc:
+        print(f"silverflow: {exc}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - the CLI promises one line, never a traceback
+        print(f"silverflow: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""Runtime settings, read from the environment once."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = field(default_factory=lambda: os.environ.get(
+        "SILVERFLOW_DATABASE_URL", f"sqlite:///{PROJECT_ROOT / 'var' / 'silverflow.db'}"))
+    processes_dir: Path = PROJECT_ROOT / "processes"
+    forms_dir: Path = PROJECT_ROOT / "forms"
+    timer_poll_seconds: float = float(os.environ.get("SILVERFLOW_TIMER_POLL_SECONDS", "1.0"))

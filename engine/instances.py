@@ -1,0 +1,284 @@
+"""Loading and saving instances together with their projections.
+
+Each unit of work loads the instance row, advances the workflow and saves the state with every projection
+(user tasks, timer jobs, message subscriptions, history) in the same transaction. The row's lock_version
+makes a concurrent writer lose with ``Conflict`` instead of overwriting.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy.engine import Connection
+
+from .database import as_utc, utcnow
+from .errors import Conflict, NotFound
+from .pruning import compact
+from .repository import DefinitionRepository, LoadedDefinition
+from .sandbox import RestrictedScriptEngine
+from .schema import history_event, job, message_subscription, process_instance, user_task, user_task_group
+from .serialization import StateSerializer
+from .stepper import HistoryEntry, element_id, entry_for, timer_due
+
+RUNNING, COMPLETED, CANCELLED = "running", "completed", "cancelled"
+
+
+@dataclass
+class Snapshot:
+    """What an instance waits for: the part of its state that the projections mirror."""
+
+    user_tasks: dict[str, Any] = field(default_factory=dict)
+    timers: dict[str, tuple[Any, datetime | None]] = field(default_factory=dict)
+    messages: dict[str, Any] = field(default_factory=dict)
+
+
+def take_snapshot(workflow: BpmnWorkflow) -> Snapshot:
+    snap = Snapshot()
+    for task in workflow.get_tasks(state=TaskState.READY, manual=True):
+        snap.user_tasks[str(task.id)] = task
+    for task in workflow.event_manager.tasks.values():
+        if not task.has_state(TaskState.WAITING):
+            continue
+        definition = task.task_spec.event_definition
+        if isinstance(definition, TimerEventDefinition):
+            snap.timers[str(task.id)] = (task, timer_due(task))
+        elif isinstance(definition, MessageEventDefinition):
+            snap.messages[str(task.id)] = task
+    return snap
+
+
+def current_variables(workflow: BpmnWorkflow) -> dict[str, Any]:
+    """The data an instance shows: the workflow data when it ended, else the data at its live tasks."""
+    if workflow.is_completed():
+        data = dict(workflow.data)
+    else:
+        data = {}
+        live = [t for t in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED)
+                if t.workflow is workflow]
+        for task in sorted(live, key=lambda t: t.last_state_change):
+            data.update(task.data)
+        if not live and workflow.last_task is not None:
+            data.update(workflow.last_task.data)
+    data.pop("data_objects", None)
+    return data
+
+
+@dataclass
+class LoadedInstance:
+    id: str
+    definition: LoadedDefinition
+    business_key: str | None
+    state: str
+    lock_version: int
+    called_versions: dict[str, int]
+    workflow: BpmnWorkflow
+    before: Snapshot
+    variables_before: dict[str, Any]
+    started_at: datetime | None = None
+    is_new: bool = False
+
+
+def _properties(task: Any) -> dict[str, str]:
+    extensions = getattr(task.task_spec, "extensions", None) or {}
+    return dict(extensions.get("properties") or {})
+
+
+def form_key_of(task: Any) -> str | None:
+    props = _properties(task)
+    key = props.get("formKey") or props.get("formJsonSchemaFilename")
+    if not key:
+        return None
+    for suffix in (".schema.json", "-schema.json", ".json"):
+        if key.endswith(suffix):
+            return key[: -len(suffix)]
+    return key
+
+
+def candidate_groups_of(task: Any) -> list[str]:
+    groups: list[str] = []
+    lane = getattr(task.task_spec, "lane", None)
+    if lane:
+        groups.append(str(lane))
+    extra = _properties(task).get("candidateGroups")
+    if extra:
+        groups.extend(g.strip() for g in extra.split(",") if g.strip())
+    return list(dict.fromkeys(groups))
+
+
+def due_at_of(task: Any, now: datetime) -> datetime | None:
+    props = _properties(task)
+    if props.get("dueIn"):
+        parsed = TimerEventDefinition.parse_iso_duration(props["dueIn"])
+        return now + TimerEventDefinition.get_timedelta_from_start(parsed, now)
+    parent = task.parent
+    if parent is not None and type(parent.task_spec).__name__ == "BoundaryEventSplit":
+        dues = [timer_due(sibling) for sibling in parent.children
+                if sibling is not task and sibling.has_state(TaskState.WAITING)
+                and isinstance(getattr(sibling.task_spec, "event_definition", None), TimerEventDefinition)]
+        dues_known = [d for d in dues if d is not None]
+        if dues_known:
+            return min(dues_known)
+    return None
+
+
+class InstanceStore:
+    """Rows ↔ workflows for one engine; shares the definition cache and one serializer."""
+
+    def __init__(self, repository: DefinitionRepository, script_engine: RestrictedScriptEngine) -> None:
+        self.repository = repository
+        self.script_engine = script_engine
+        self.serializer = StateSerializer()
+
+    def new(self, conn: Connection, definition: LoadedDefinition, business_key: str | None) -> LoadedInstance:
+        specs, versions = self.repository.resolve_called(conn, definition)
+        workflow = BpmnWorkflow(definition.parsed.spec, specs, script_engine=self.script_engine)
+        return LoadedInstance(str(uuid.uuid4()), definition, business_key, RUNNING, 0, versions, workflow,
+                              Snapshot(), {}, utcnow(), is_new=True)
+
+    def load(self, conn: Connection, instance_id: str, for_update: bool = True) -> LoadedInstance:
+        query = sa.select(process_instance).where(process_instance.c.id == instance_id)
+        row = conn.execute(query).first()
+        if row is None:
+            raise NotFound(f"process instance '{instance_id}' does not exist")
+        definition = self.repository.get(conn, row.process_key, row.process_version)
+        pinned = json.loads(row.called_versions)
+        specs, versions = self.repository.resolve_called(conn, definition, pinned)
+        workflow = BpmnWorkflow(definition.parsed.spec, specs, script_engine=self.script_engine,
+                                deserializing=True)
+        self.serializer.loads(row.workflow_state, workflow)
+        return LoadedInstance(row.id, definition, row.business_key, row.state, row.lock_version, versions,
+                              workflow, take_snapshot(workflow), json.loads(row.variables),
+                              as_utc(row.started_at))
+
+    def save(self, conn: Connection, inst: LoadedInstance, history: list[HistoryEntry],
+             user: str | None = None, final_state: str | None = None) -> None:
+        workflow = inst.workflow
+        now = utcnow()
+        compact(workflow)
+        after = take_snapshot(workflow) if final_state is None else Snapshot()
+        state_json = self.serializer.dumps(workflow)
+        variables = self.serializer.to_jsonable(current_variables(workflow))
+        completed = final_state is None and workflow.is_completed()
+        state = final_state or (COMPLETED if completed else RUNNING)
+        ended_at = now if state != RUNNING else None
+        values = dict(state=state, lock_version=inst.lock_version + 1, workflow_state=state_json,
+                      variables=json.dumps(variables), called_versions=json.dumps(inst.called_versions),
+                      ended_at=ended_at)
+        if inst.is_new:
+            conn.execute(process_instance.insert().values(
+                id=inst.id, definition_id=inst.definition.info.id, process_key=inst.definition.info.key,
+                process_version=inst.definition.info.version, business_key=inst.business_key,
+                started_at=inst.started_at or now, started_by=user, error=None, **values))
+            history.insert(0, HistoryEntry("instance.started", user_id=user,
+                                           data={"variables": variables}, at=inst.started_at or now))
+            inst.is_new = False
+        else:
+            result = conn.execute(process_instance.update()
+                                  .where(process_instance.c.id == inst.id)
+                                  .where(process_instance.c.lock_version == inst.lock_version)
+                                  .values(**values))
+            if result.rowcount != 1:
+                raise Conflict(f"process instance '{inst.id}' was changed concurrently; reload and retry")
+        inst.lock_version += 1
+        inst.state = state
+        self._project_user_tasks(conn, inst, after, history, now)
+        self._project_timers(conn, inst, after, now)
+        self._project_messages(conn, inst, after, now)
+        changed = {k: v for k, v in variables.items() if inst.variables_before.get(k, _MISSING) != v}
+        removed = [k for k in inst.variables_before if k not in variables]
+        if changed or removed:
+            history.append(HistoryEntry("variables.changed", user_id=user,
+                                        data={"changed": changed, "removed": removed}))
+        if state == COMPLETED:
+            history.append(HistoryEntry("instance.completed", user_id=user))
+        self._write_history(conn, inst.id, history)
+        inst.before = after
+        inst.variables_before = variables
+
+    # -- projections ------------------------------------------------------------------------------------
+    def _project_user_tasks(self, conn: Connection, inst: LoadedInstance, after: Snapshot,
+                            history: list[HistoryEntry], now: datetime) -> None:
+        gone = [tid for tid in inst.before.user_tasks if tid not in after.user_tasks]
+        if gone:
+            conn.execute(user_task.update().where(user_task.c.id.in_(gone))
+                         .where(user_task.c.state == "open").values(state="cancelled", completed_at=now))
+            for tid in gone:
+                task = inst.before.user_tasks[tid]
+                if task.has_state(TaskState.CANCELLED):
+                    history.append(entry_for(task, "task.cancelled"))
+        new = [task for tid, task in after.user_tasks.items() if tid not in inst.before.user_tasks]
+        if not new:
+            return
+        rows, groups = [], []
+        for task in new:
+            props = _properties(task)
+            candidate_groups = candidate_groups_of(task)
+            rows.append(dict(
+                id=str(task.id), instance_id=inst.id, element_id=element_id(task),
+                name=getattr(task.task_spec, "bpmn_name", None) or element_id(task),
+                lane=getattr(task.task_spec, "lane", None), candidate_groups=",".join(candidate_groups) or None,
+                assignee=props.get("assignee") or None, form_key=form_key_of(task),
+                due_at=due_at_of(task, now), priority=int(props.get("priority", 50)),
+                process_key=inst.definition.info.key, business_key=inst.business_key, state="open",
+                created_at=now, claimed_at=None, completed_at=None, completed_by=None))
+            groups.extend({"task_id": str(task.id), "group_name": g} for g in candidate_groups)
+            history.append(entry_for(task, "task.created", data={"candidateGroups": candidate_groups}))
+        conn.execute(user_task.insert(), rows)
+        if groups:
+            conn.execute(user_task_group.insert(), groups)
+
+    def _project_timers(self, conn: Connection, inst: LoadedInstance, after: Snapshot, now: datetime) -> None:
+        gone = [tid for tid in inst.before.timers if tid not in after.timers]
+        changed = [tid for tid, (_t, due) in after.timers.items()
+                   if tid in inst.before.timers and inst.before.timers[tid][1] != due]
+        if gone or changed:
+            conn.execute(job.delete().where(job.c.instance_id == inst.id).where(job.c.kind == "timer")
+                         .where(job.c.task_id.in_(gone + changed)))
+        new = [tid for tid in after.timers if tid not in inst.before.timers] + changed
+        if new:
+            conn.execute(job.insert(), [dict(
+                id=str(uuid.uuid4()), kind="timer", state="pending", instance_id=inst.id, task_id=tid,
+                process_key=inst.definition.info.key, element_id=element_id(after.timers[tid][0]),
+                due_at=after.timers[tid][1] or (now + timedelta(days=36500)), payload=None, attempts=0,
+                max_attempts=1, lock_owner=None, lock_expires_at=None, last_error=None, last_traceback=None,
+                idempotency_key=f"{inst.id}:{tid}", created_at=now, finished_at=None) for tid in new])
+
+    def _project_messages(self, conn: Connection, inst: LoadedInstance, after: Snapshot, now: datetime) -> None:
+        gone = [tid for tid in inst.before.messages if tid not in after.messages]
+        if gone:
+            conn.execute(message_subscription.delete().where(message_subscription.c.instance_id == inst.id)
+                         .where(message_subscription.c.task_id.in_(gone)))
+        new = [task for tid, task in after.messages.items() if tid not in inst.before.messages]
+        if new:
+            conn.execute(message_subscription.insert(), [dict(
+                id=str(uuid.uuid4()), instance_id=inst.id, task_id=str(task.id),
+                message_name=task.task_spec.event_definition.name, element_id=element_id(task),
+                business_key=inst.business_key, created_at=now) for task in new])
+
+    def _write_history(self, conn: Connection, instance_id: str, history: list[HistoryEntry]) -> None:
+        if not history:
+            return
+        conn.execute(history_event.insert(), [dict(
+            instance_id=instance_id, at=entry.at, type=entry.type, element_id=entry.element_id,
+            element_name=entry.element_name, element_type=entry.element_type, task_id=entry.task_id,
+            user_id=entry.user_id,
+            data=json.dumps(self.serializer.to_jsonable(entry.data)) if entry.data is not None else None)
+            for entry in history])
+        history.clear()
+
+    def task(self, inst: LoadedInstance, task_id: str) -> Any:
+        task = inst.workflow.get_task_from_id(UUID(task_id))
+        return task
+
+
+_MISSING = object()

@@ -1,0 +1,252 @@
+"""Process and form definitions: deploy (versioned by checksum) and the parsed-spec cache."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import jsonschema
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from .database import as_utc, utcnow
+from .errors import DeploymentError, NotFound, Problem
+from .parsing import ParsedProcess, checksum, parse_files, parse_process
+from .schema import deployment, form_definition, process_definition
+
+
+@dataclass(frozen=True)
+class DefinitionInfo:
+    id: str
+    key: str
+    version: int
+    name: str | None
+    checksum: str
+    file_name: str | None
+    deployed_at: datetime
+    deployed_by: str | None
+
+
+@dataclass(frozen=True)
+class FormInfo:
+    key: str
+    version: int
+    checksum: str
+
+
+@dataclass
+class DeploymentResult:
+    deployment_id: str | None
+    definitions: list[DefinitionInfo]
+    forms: list[FormInfo]
+    created: list[DefinitionInfo]
+
+
+@dataclass(frozen=True)
+class LoadedDefinition:
+    info: DefinitionInfo
+    parsed: ParsedProcess
+
+
+def _info(row: Any) -> DefinitionInfo:
+    return DefinitionInfo(row.id, row.key, row.version, row.name, row.checksum, row.file_name,
+                          as_utc(row.deployed_at) or utcnow(), row.deployed_by)
+
+
+_INFO_COLUMNS = [process_definition.c[name] for name in
+                 ("id", "key", "version", "name", "checksum", "file_name", "deployed_at", "deployed_by")]
+
+
+def form_key_from_file_name(file_name: str) -> str:
+    name = file_name.rsplit("/", 1)[-1]
+    for suffix in (".schema.json", "-schema.json", ".json"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+class DefinitionRepository:
+    """Stores definitions and caches parsed specs per (key, version): an instance never re-parses XML."""
+
+    def __init__(self) -> None:
+        self._specs: dict[tuple[str, int], LoadedDefinition] = {}
+        self._forms: dict[str, tuple[int, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    # -- deploy ---------------------------------------------------------------------------------------
+    def deploy(self, conn: Connection, files: list[tuple[str, bytes]], forms: list[tuple[str, bytes]],
+               deployed_by: str | None, source: str | None = None) -> DeploymentResult:
+        form_docs, problems = self._validate_forms(forms)
+        parsed_files, bpmn_problems = parse_files(files) if files else ([], [])
+        problems.extend(bpmn_problems)
+        known = {row.key for row in conn.execute(sa.select(process_definition.c.key).distinct())}
+        deployed_keys = {key for parsed in parsed_files for key in parsed.processes}
+        for parsed in parsed_files:
+            for process in parsed.processes.values():
+                for called in sorted(process.called_keys - known - deployed_keys):
+                    problems.append(Problem(f"call activity calls process '{called}', which is not deployed",
+                                            parsed.file_name, _call_activity_id(process, called), None))
+        if problems:
+            raise DeploymentError(problems)
+
+        now = utcnow()
+        deployment_id = str(uuid.uuid4())
+        created: list[DefinitionInfo] = []
+        definitions: list[DefinitionInfo] = []
+        created_forms: list[FormInfo] = []
+        deployment_row_written = False
+
+        def ensure_deployment_row() -> None:
+            nonlocal deployment_row_written
+            if not deployment_row_written:
+                conn.execute(deployment.insert().values(id=deployment_id, deployed_at=now,
+                                                        deployed_by=deployed_by, source=source))
+                deployment_row_written = True
+
+        for parsed in parsed_files:
+            for key, process in parsed.processes.items():
+                latest = conn.execute(
+                    sa.select(*_INFO_COLUMNS).where(process_definition.c.key == key)
+                    .order_by(process_definition.c.version.desc()).limit(1)
+                ).first()
+                if latest is not None and latest.checksum == parsed.checksum:
+                    definitions.append(_info(latest))
+                    continue
+                ensure_deployment_row()
+                info = DefinitionInfo(str(uuid.uuid4()), key, (latest.version + 1) if latest else 1,
+                                      process.name, parsed.checksum, parsed.file_name, now, deployed_by)
+                conn.execute(process_definition.insert().values(
+                    id=info.id, deployment_id=deployment_id, key=key, version=info.version, name=info.name,
+                    file_name=info.file_name, checksum=info.checksum,
+                    bpmn_xml=parsed.xml.decode("utf-8"), deployed_at=now, deployed_by=deployed_by))
+                self._remember(LoadedDefinition(info, process))
+                created.append(info)
+                definitions.append(info)
+        for key, raw, doc in form_docs:
+            digest = checksum(raw)
+            latest_form = conn.execute(
+                sa.select(form_definition.c.version, form_definition.c.checksum)
+                .where(form_definition.c.key == key).order_by(form_definition.c.version.desc()).limit(1)
+            ).first()
+            if latest_form is not None and latest_form.checksum == digest:
+                created_forms.append(FormInfo(key, latest_form.version, digest))
+                continue
+            version = (latest_form.version + 1) if latest_form else 1
+            conn.execute(form_definition.insert().values(
+                id=str(uuid.uuid4()), key=key, version=version, checksum=digest,
+                schema_json=json.dumps(doc), deployed_at=now, deployed_by=deployed_by))
+            with self._lock:
+                self._forms[key] = (version, doc)
+            created_forms.append(FormInfo(key, version, digest))
+        return DeploymentResult(deployment_id if deployment_row_written else None, definitions,
+                                created_forms, created)
+
+    @staticmethod
+    def _validate_forms(forms: list[tuple[str, bytes]]) -> tuple[list[tuple[str, bytes, dict[str, Any]]],
+                                                                 list[Problem]]:
+        docs, problems = [], []
+        for file_name, raw in forms:
+            try:
+                doc = json.loads(raw)
+                if not isinstance(doc, dict):
+                    raise ValueError("a form schema must be a JSON object")
+                jsonschema.Draft202012Validator.check_schema(doc)
+            except (ValueError, jsonschema.SchemaError) as exc:
+                message = exc.message if isinstance(exc, jsonschema.SchemaError) else str(exc)
+                problems.append(Problem(f"invalid form schema: {message}", file_name))
+                continue
+            docs.append((form_key_from_file_name(file_name), raw, doc))
+        return docs, problems
+
+    # -- lookup ---------------------------------------------------------------------------------------
+    def _remember(self, loaded: LoadedDefinition) -> None:
+        with self._lock:
+            self._specs[(loaded.info.key, loaded.info.version)] = loaded
+
+    def get(self, conn: Connection, key: str, version: int | None = None) -> LoadedDefinition:
+        """The definition (latest unless a version is given), parsed at most once per process."""
+        if version is not None:
+            cached = self._specs.get((key, version))
+            if cached is not None:
+                return cached
+        query = sa.select(*_INFO_COLUMNS).where(process_definition.c.key == key)
+        query = query.where(process_definition.c.version == version) if version is not None else \
+            query.order_by(process_definition.c.version.desc()).limit(1)
+        row = conn.execute(query).first()
+        if row is None:
+            raise NotFound(f"process definition '{key}'" + (f" version {version}" if version else "")
+                           + " is not deployed")
+        cached = self._specs.get((row.key, row.version))
+        if cached is not None:
+            return cached
+        xml = conn.execute(sa.select(process_definition.c.bpmn_xml)
+                           .where(process_definition.c.id == row.id)).scalar_one()
+        loaded = LoadedDefinition(_info(row), parse_process(row.file_name or key, xml.encode("utf-8"), key))
+        self._remember(loaded)
+        return loaded
+
+    def resolve_called(self, conn: Connection, loaded: LoadedDefinition,
+                       pinned: dict[str, int] | None = None) -> tuple[dict[str, Any], dict[str, int]]:
+        """Specs for every process a definition calls, transitively: latest versions unless pinned."""
+        specs: dict[str, Any] = dict(loaded.parsed.embedded)
+        versions: dict[str, int] = {}
+        pending = sorted(loaded.parsed.called_keys)
+        while pending:
+            key = pending.pop()
+            if key in versions:
+                continue
+            called = self.get(conn, key, (pinned or {}).get(key))
+            versions[key] = called.info.version
+            specs[key] = called.parsed.spec
+            specs.update(called.parsed.embedded)
+            pending.extend(sorted(called.parsed.called_keys - set(versions)))
+        return specs, versions
+
+    def list(self, conn: Connection, key: str | None = None, latest_only: bool = True) -> list[DefinitionInfo]:
+        query = sa.select(*_INFO_COLUMNS).order_by(process_definition.c.key, process_definition.c.version)
+        if key is not None:
+            query = query.where(process_definition.c.key == key)
+        rows = [_info(row) for row in conn.execute(query)]
+        if latest_only:
+            latest: dict[str, DefinitionInfo] = {}
+            for info in rows:
+                latest[info.key] = info
+            rows = list(latest.values())
+        return rows
+
+    def count_keys(self, conn: Connection) -> int:
+        return int(conn.execute(sa.select(sa.func.count(sa.distinct(process_definition.c.key)))).scalar_one())
+
+    def xml(self, conn: Connection, key: str, version: int | None = None) -> str:
+        info = self.get(conn, key, version).info
+        return str(conn.execute(sa.select(process_definition.c.bpmn_xml)
+                                .where(process_definition.c.id == info.id)).scalar_one())
+
+    def form(self, conn: Connection, key: str) -> dict[str, Any] | None:
+        """The latest schema of a form key, or None when no such form is deployed."""
+        row = conn.execute(sa.select(form_definition.c.version, form_definition.c.schema_json)
+                           .where(form_definition.c.key == key)
+                           .order_by(form_definition.c.version.desc()).limit(1)).first()
+        if row is None:
+            return None
+        cached = self._forms.get(key)
+        if cached is not None and cached[0] == row.version:
+            return cached[1]
+        doc: dict[str, Any] = json.loads(row.schema_json)
+        with self._lock:
+            self._forms[key] = (row.version, doc)
+        return doc
+
+
+def _call_activity_id(process: ParsedProcess, called: str) -> str | None:
+    from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity
+
+    for spec in (process.spec, *process.embedded.values()):
+        for task_spec in spec.task_specs.values():
+            if isinstance(task_spec, CallActivity) and task_spec.spec == called:
+                return str(task_spec.bpmn_id)
+    return None

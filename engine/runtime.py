@@ -1,0 +1,384 @@
+"""The engine's public face: deploy, start, work on tasks, deliver messages, fire timers, read state."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import jsonschema
+import sqlalchemy as sa
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.util import BpmnEvent
+from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy.engine import Connection
+
+from .database import Database, as_utc, utcnow
+from .errors import Conflict, FormValidationError, InvalidState, NotFound, ProcessError
+from .instances import CANCELLED, RUNNING, InstanceStore, LoadedInstance
+from .repository import DefinitionRepository, DeploymentResult
+from .sandbox import RestrictedScriptEngine, SandboxEnvironment
+from .schema import history_event, job, message_subscription, process_instance, user_task
+from .services import NoServices, ServiceGateway
+from .stepper import HistoryEntry, StepContext, advance, entry_for, force_timer
+
+
+@dataclass(frozen=True)
+class InstanceView:
+    id: str
+    process_key: str
+    process_version: int
+    business_key: str | None
+    state: str
+    variables: dict[str, Any]
+    started_at: datetime
+    ended_at: datetime | None
+    active_elements: list[str]
+
+
+@dataclass(frozen=True)
+class TaskView:
+    id: str
+    instance_id: str
+    element_id: str
+    name: str | None
+    lane: str | None
+    candidate_groups: list[str]
+    assignee: str | None
+    form_key: str | None
+    due_at: datetime | None
+    priority: int
+    process_key: str
+    business_key: str | None
+    state: str
+    created_at: datetime
+    claimed_at: datetime | None
+    completed_at: datetime | None
+    completed_by: str | None
+
+
+@dataclass(frozen=True)
+class HistoryView:
+    id: int
+    at: datetime
+    type: str
+    element_id: str | None
+    element_name: str | None
+    element_type: str | None
+    task_id: str | None
+    user_id: str | None
+    data: dict[str, Any] | None
+
+
+def _task_view(row: Any) -> TaskView:
+    return TaskView(row.id, row.instance_id, row.element_id, row.name, row.lane,
+                    row.candidate_groups.split(",") if row.candidate_groups else [], row.assignee,
+                    row.form_key, as_utc(row.due_at), row.priority, row.process_key, row.business_key,
+                    row.state, as_utc(row.created_at) or utcnow(), as_utc(row.claimed_at),
+                    as_utc(row.completed_at), row.completed_by)
+
+
+class Engine:
+    """One per process: holds the definition cache; every call is one database transaction."""
+
+    def __init__(self, database: Database, services: ServiceGateway | None = None,
+                 script_time_limit: float = 2.0) -> None:
+        self.db = database
+        self.services: ServiceGateway = services or NoServices()
+        self.repository = DefinitionRepository()
+        self.script_engine = RestrictedScriptEngine(SandboxEnvironment(time_limit=script_time_limit))
+        self.store = InstanceStore(self.repository, self.script_engine)
+
+    # -- definitions ----------------------------------------------------------------------------------
+    def deploy(self, files: list[tuple[str, bytes]], forms: list[tuple[str, bytes]] | None = None,
+               deployed_by: str | None = None, source: str | None = None) -> DeploymentResult:
+        with self.db.transaction() as conn:
+            return self.repository.deploy(conn, files, forms or [], deployed_by, source)
+
+    # -- instances ------------------------------------------------------------------------------------
+    def start(self, key: str, variables: dict[str, Any] | None = None, business_key: str | None = None,
+              version: int | None = None, user: str | None = None) -> InstanceView:
+        with self.db.transaction() as conn:
+            definition = self.repository.get(conn, key, version)
+            inst = self.store.new(conn, definition, business_key)
+            for task in inst.workflow.get_tasks(state=TaskState.READY):
+                task.set_data(**(variables or {}))
+            self._advance_and_save(conn, inst, user)
+            return self._view(inst)
+
+    def cancel(self, instance_id: str, reason: str | None = None, user: str | None = None) -> InstanceView:
+        with self.db.transaction() as conn:
+            inst = self._load_running(conn, instance_id)
+            inst.workflow.cancel()
+            history = [HistoryEntry("instance.cancelled", user_id=user, data={"reason": reason})]
+            self.store.save(conn, inst, history, user, final_state=CANCELLED)
+            return self._view(inst)
+
+    def get_instance(self, instance_id: str) -> InstanceView:
+        with self.db.read() as conn:
+            row = conn.execute(sa.select(process_instance).where(process_instance.c.id == instance_id)).first()
+            if row is None:
+                raise NotFound(f"process instance '{instance_id}' does not exist")
+            active = [r.element_id for r in conn.execute(
+                sa.select(user_task.c.element_id).where(user_task.c.instance_id == instance_id)
+                .where(user_task.c.state == "open"))]
+            active += [r.element_id for r in conn.execute(
+                sa.select(job.c.element_id).where(job.c.instance_id == instance_id)
+                .where(job.c.state == "pending"))]
+            active += [r.element_id for r in conn.execute(
+                sa.select(message_subscription.c.element_id)
+                .where(message_subscription.c.instance_id == instance_id))]
+            return InstanceView(row.id, row.process_key, row.process_version, row.business_key, row.state,
+                                json.loads(row.variables), as_utc(row.started_at) or utcnow(),
+                                as_utc(row.ended_at), sorted(set(active)))
+
+    def history(self, instance_id: str) -> list[HistoryView]:
+        with self.db.read() as conn:
+            rows = conn.execute(sa.select(history_event).where(history_event.c.instance_id == instance_id)
+                                .order_by(history_event.c.id)).all()
+        return [HistoryView(r.id, as_utc(r.at) or utcnow(), r.type, r.element_id, r.element_name,
+                            r.element_type, r.task_id, r.user_id, json.loads(r.data) if r.data else None)
+                for r in rows]
+
+    # -- user tasks -----------------------------------------------------------------------------------
+    def list_tasks(self, instance_id: str | None = None, state: str | None = "open",
+                   assignee: str | None = None, candidate_group: str | None = None) -> list[TaskView]:
+        from .schema import user_task_group
+
+        query = sa.select(user_task).order_by(user_task.c.created_at, user_task.c.id)
+        if instance_id is not None:
+            query = query.where(user_task.c.instance_id == instance_id)
+        if state is not None:
+            query = query.where(user_task.c.state == state)
+        if assignee is not None:
+            query = query.where(user_task.c.assignee == assignee)
+        if candidate_group is not None:
+            query = query.where(user_task.c.id.in_(sa.select(user_task_group.c.task_id)
+                                                   .where(user_task_group.c.group_name == candidate_group)))
+        with self.db.read() as conn:
+            return [_task_view(row) for row in conn.execute(query)]
+
+    def get_task(self, task_id: str) -> TaskView:
+        with self.db.read() as conn:
+            return _task_view(self._task_row(conn, task_id))
+
+    def task_form(self, task_id: str) -> dict[str, Any] | None:
+        with self.db.read() as conn:
+            row = self._task_row(conn, task_id)
+            return self.repository.form(conn, row.form_key) if row.form_key else None
+
+    def claim(self, task_id: str, user: str) -> TaskView:
+        with self.db.transaction() as conn:
+            row = self._open_task(conn, task_id)
+            if row.assignee and row.assignee != user:
+                raise Conflict(f"task '{task_id}' is already claimed by {row.assignee}")
+            return self._set_assignee(conn, row, user, "task.claimed", user)
+
+    def unclaim(self, task_id: str, user: str | None = None) -> TaskView:
+        with self.db.transaction() as conn:
+            row = self._open_task(conn, task_id)
+            return self._set_assignee(conn, row, None, "task.unclaimed", user)
+
+    def assign(self, task_id: str, assignee: str | None, user: str | None = None) -> TaskView:
+        with self.db.transaction() as conn:
+            row = self._open_task(conn, task_id)
+            return self._set_assignee(conn, row, assignee, "task.assigned", user)
+
+    def complete_task(self, task_id: str, data: dict[str, Any] | None = None,
+                      user: str | None = None) -> InstanceView:
+        data = data or {}
+        with self.db.transaction() as conn:
+            row = self._open_task(conn, task_id)
+            if row.assignee and user is not None and row.assignee != user:
+                raise Conflict(f"task '{task_id}' is claimed by {row.assignee}")
+            if row.form_key:
+                self._validate_form(conn, row.form_key, data)
+            inst = self._load_running(conn, row.instance_id)
+            task = self.store.task(inst, task_id)
+            if task is None or not task.has_state(TaskState.READY):
+                raise InvalidState(f"task '{task_id}' is not waiting any more")
+            update_form_data = getattr(task.task_spec, "add_data_from_form", None)
+            if update_form_data is not None:
+                update_form_data(task, data)
+            else:
+                task.update_data(data)
+            history = [entry_for(task, "task.completed", user, data)]
+            try:
+                task.run()
+            except (WorkflowException, SpiffWorkflowException) as exc:
+                raise ProcessError(str(exc), row.element_id) from exc
+            history.append(entry_for(task, "element.completed", user))
+            conn.execute(user_task.update().where(user_task.c.id == task_id).values(
+                state="completed", completed_at=utcnow(), completed_by=user))
+            del inst.before.user_tasks[task_id]
+            self._advance_and_save(conn, inst, user, history)
+            return self._view(inst)
+
+    # -- events ---------------------------------------------------------------------------------------
+    def correlate_message(self, name: str, variables: dict[str, Any] | None = None,
+                          business_key: str | None = None,
+                          correlation_keys: dict[str, Any] | None = None,
+                          user: str | None = None) -> list[InstanceView]:
+        """Deliver to every instance waiting for the message that matches; else start by message."""
+        variables = variables or {}
+        with self.db.transaction() as conn:
+            query = sa.select(message_subscription.c.instance_id, message_subscription.c.task_id) \
+                .where(message_subscription.c.message_name == name)
+            if business_key is not None:
+                query = query.where(message_subscription.c.business_key == business_key)
+            candidates: dict[str, list[str]] = {}
+            for row in conn.execute(query.order_by(message_subscription.c.created_at)):
+                candidates.setdefault(row.instance_id, []).append(row.task_id)
+            delivered = []
+            for instance_id, task_ids in candidates.items():
+                inst = self.store.load(conn, instance_id)
+                if correlation_keys and any(inst.variables_before.get(k) != v
+                                            for k, v in correlation_keys.items()):
+                    continue
+                self._deliver(inst, name, variables, task_ids[0])
+                history = [HistoryEntry("message.received", data={"name": name, "variables": variables},
+                                        user_id=user)]
+                self._advance_and_save(conn, inst, user, history)
+                delivered.append(self._view(inst))
+            if delivered:
+                return delivered
+            started = self._start_by_message(conn, name, variables, business_key, user)
+            if not started:
+                raise NotFound(f"no process instance waits for message '{name}'"
+                               + (f" with {correlation_keys}" if correlation_keys else "")
+                               + " and no process starts with it")
+            return started
+
+    def _deliver(self, inst: LoadedInstance, name: str, variables: dict[str, Any], task_id: str) -> None:
+        task = self.store.task(inst, task_id)
+        definition = task.task_spec.event_definition
+        inst.workflow.catch(BpmnEvent(definition, payload=dict(variables)))
+        if getattr(definition, "message_var", None) is None:
+            task.data.update(variables)
+
+    def _start_by_message(self, conn: Connection, name: str, variables: dict[str, Any],
+                          business_key: str | None, user: str | None) -> list[InstanceView]:
+        started = []
+        for info in self.repository.list(conn):
+            definition = self.repository.get(conn, info.key, info.version)
+            starts = [ts for ts in definition.parsed.spec.task_specs.values()
+                      if type(ts).__name__ == "StartEvent"
+                      and isinstance(getattr(ts, "event_definition", None), MessageEventDefinition)
+                      and ts.event_definition.name == name]
+            if not starts:
+                continue
+            inst = self.store.new(conn, definition, business_key)
+            waiting = [t for t in inst.workflow.get_tasks(state=TaskState.WAITING) if t.task_spec in starts]
+            inst.workflow.catch(BpmnEvent(starts[0].event_definition, payload=dict(variables)))
+            for task in waiting:
+                task.data.update(variables)
+            history = [HistoryEntry("message.received", data={"name": name, "variables": variables},
+                                    user_id=user)]
+            self._advance_and_save(conn, inst, user, history)
+            started.append(self._view(inst))
+        return started
+
+    def fire_due_timers(self, now: datetime | None = None, limit: int = 100) -> int:
+        """Fire every timer due at ``now`` (default: the current time); return how many fired."""
+        now = now or utcnow()
+        fired = 0
+        with self.db.transaction() as conn:
+            due = conn.execute(sa.select(job.c.id, job.c.instance_id, job.c.task_id)
+                               .where(job.c.kind == "timer").where(job.c.state == "pending")
+                               .where(job.c.due_at <= now).order_by(job.c.due_at).limit(limit)).all()
+            by_instance: dict[str, list[str]] = {}
+            for row in due:
+                by_instance.setdefault(row.instance_id, []).append(row.task_id)
+            for instance_id, task_ids in by_instance.items():
+                inst = self.store.load(conn, instance_id)
+                history = []
+                for task_id in task_ids:
+                    task = self.store.task(inst, task_id)
+                    if task is None or not task.has_state(TaskState.WAITING):
+                        continue
+                    force_timer(task)
+                    history.append(entry_for(task, "timer.fired"))
+                    fired += 1
+                inst.workflow.refresh_timers()
+                self._advance_and_save(conn, inst, None, history)
+        return fired
+
+    # -- internals ------------------------------------------------------------------------------------
+    def _advance_and_save(self, conn: Connection, inst: LoadedInstance, user: str | None,
+                          history: list[HistoryEntry] | None = None) -> None:
+        ctx = StepContext(inst.id, inst.business_key, self.services, history or [])
+        advance(inst.workflow, ctx)
+        self.store.save(conn, inst, ctx.history, user)
+
+    def _load_running(self, conn: Connection, instance_id: str) -> LoadedInstance:
+        inst = self.store.load(conn, instance_id)
+        if inst.state != RUNNING:
+            raise InvalidState(f"process instance '{instance_id}' is {inst.state}")
+        return inst
+
+    def _view(self, inst: LoadedInstance) -> InstanceView:
+        active = sorted({
+            *(t.task_spec.bpmn_id for t in inst.before.user_tasks.values()),
+            *(t.task_spec.bpmn_id for t, _due in inst.before.timers.values()),
+            *(t.task_spec.bpmn_id for t in inst.before.messages.values()),
+        } - {None})
+        return InstanceView(inst.id, inst.definition.info.key, inst.definition.info.version, inst.business_key,
+                            inst.state, dict(inst.variables_before), inst.started_at or utcnow(),
+                            utcnow() if inst.state != RUNNING else None, active)
+
+    def _task_row(self, conn: Connection, task_id: str) -> Any:
+        row = conn.execute(sa.select(user_task).where(user_task.c.id == task_id)).first()
+        if row is None:
+            raise NotFound(f"task '{task_id}' does not exist")
+        return row
+
+    def _open_task(self, conn: Connection, task_id: str) -> Any:
+        row = self._task_row(conn, task_id)
+        if row.state == "completed":
+            raise InvalidState(f"task '{task_id}' was already completed by {row.completed_by or 'someone'}")
+        if row.state != "open":
+            raise InvalidState(f"task '{task_id}' is {row.state}")
+        return row
+
+    def _set_assignee(self, conn: Connection, row: Any, assignee: str | None, event: str,
+                      user: str | None) -> TaskView:
+        now = utcnow()
+        conn.execute(user_task.update().where(user_task.c.id == row.id)
+                     .values(assignee=assignee, claimed_at=now if assignee else None))
+        conn.execute(history_event.insert().values(
+            instance_id=row.instance_id, at=now, type=event, element_id=row.element_id, element_name=row.name,
+            element_type="UserTask", task_id=row.id, user_id=user, data=json.dumps({"assignee": assignee})))
+        return _task_view(conn.execute(sa.select(user_task).where(user_task.c.id == row.id)).one())
+
+    def _validate_form(self, conn: Connection, form_key: str, data: dict[str, Any]) -> None:
+        schema = self.repository.form(conn, form_key)
+        if schema is None:
+            return
+        validator = jsonschema.Draft202012Validator(schema)
+        errors = []
+        for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
+            path = "/".join(str(p) for p in error.absolute_path)
+            if error.validator == "required" and isinstance(error.instance, dict):
+                missing = [f for f in error.validator_value if f not in error.instance]
+                for field_name in missing:
+                    errors.append({"field": f"{path}/{field_name}".strip("/"), "message": "is required"})
+                continue
+            errors.append({"field": path or "(form)", "message": error.message})
+        if errors:
+            raise FormValidationError(errors)
+
+
+@contextmanager
+def engine_for(url: str, services: ServiceGateway | None = None) -> Iterator[Engine]:
+    database = Database(url)
+    try:
+        yield Engine(database, services)
+    finally:
+        database.dispose()
+
+
+__all__ = ["Engine", "InstanceView", "TaskView", "HistoryView", "engine_for"]

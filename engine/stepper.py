@@ -1,0 +1,147 @@
+"""Advancing a workflow until it waits, recording what happened on the way."""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.util import BpmnEvent
+from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
+from SpiffWorkflow.spiff.specs.event_definitions import ErrorEventDefinition
+from SpiffWorkflow.util.task import TaskState
+
+from .database import utcnow
+from .errors import ProcessError
+from .services import ServiceBusinessError, ServiceCall, ServiceGateway
+from .specs import ExternalServiceTask
+
+
+def element_id(task: Any) -> str:
+    return str(getattr(task.task_spec, "bpmn_id", None) or task.task_spec.name)
+
+
+def is_visible(task: Any) -> bool:
+    """Spiff adds internal tasks (Root, Start, End, joins); only elements on the diagram go to history."""
+    return getattr(task.task_spec, "bpmn_id", None) is not None
+
+
+@dataclass
+class HistoryEntry:
+    type: str
+    element_id: str | None = None
+    element_name: str | None = None
+    element_type: str | None = None
+    task_id: str | None = None
+    user_id: str | None = None
+    data: dict[str, Any] | None = None
+    at: datetime = field(default_factory=utcnow)
+
+
+def entry_for(task: Any, type_: str, user_id: str | None = None, data: dict[str, Any] | None = None) -> HistoryEntry:
+    spec = task.task_spec
+    return HistoryEntry(type_, element_id(task), getattr(spec, "bpmn_name", None),
+                        type(spec).__name__, str(task.id), user_id, data)
+
+
+@dataclass
+class StepContext:
+    instance_id: str
+    business_key: str | None
+    services: ServiceGateway
+    history: list[HistoryEntry] = field(default_factory=list)
+
+
+def _spiff_error(exc: Exception) -> ProcessError:
+    task = getattr(exc, "task", None)
+    element = element_id(task) if task is not None else None
+    message = str(exc)
+    notes = getattr(exc, "__notes__", None)
+    if notes:
+        message = f"{message} ({'; '.join(notes)})"
+    return ProcessError(message, element)
+
+
+def advance(workflow: Any, ctx: StepContext) -> None:
+    """Run every engine task (gateways, scripts, events, services) until only waits remain."""
+    def did_complete(task: Any) -> None:
+        if is_visible(task) and task.has_state(TaskState.COMPLETED):
+            ctx.history.append(entry_for(task, "element.completed"))
+
+    try:
+        while True:
+            workflow.do_engine_steps(did_complete_task=did_complete)
+            pending = [t for t in workflow.get_tasks(state=TaskState.STARTED)
+                       if isinstance(t.task_spec, ExternalServiceTask)]
+            if not pending:
+                return
+            for task in pending:
+                _run_service(workflow, task, ctx)
+    except ProcessError:
+        raise
+    except (WorkflowException, SpiffWorkflowException) as exc:
+        raise _spiff_error(exc) from exc
+
+
+def _run_service(workflow: Any, task: Any, ctx: StepContext) -> None:
+    spec: ExternalServiceTask = task.task_spec
+    params = spec.evaluated_parameters(task)
+    call = ServiceCall(spec.operation_name, params, ctx.instance_id, element_id(task),
+                       f"{ctx.instance_id}:{task.id}", ctx.business_key)
+    try:
+        result = ctx.services.call(call)
+    except ServiceBusinessError as error:
+        throw_business_error(workflow, task, error, ctx)
+        return
+    except Exception as exc:
+        raise ProcessError(f"service task {element_id(task)} ({spec.operation_name}) failed: {exc}",
+                           element_id(task)) from exc
+    complete_service_task(task, result, ctx)
+
+
+def complete_service_task(task: Any, result: Any, ctx: StepContext) -> None:
+    task.data[task.task_spec.result_variable] = result
+    task.complete()
+    ctx.history.append(entry_for(task, "element.completed"))
+
+
+def throw_business_error(workflow: Any, task: Any, error: ServiceBusinessError, ctx: StepContext) -> None:
+    """Throw a BPMN error from the service task; a boundary event on it (or on a scope around it) catches."""
+    payload = {"errorCode": error.code, "errorMessage": error.message, **error.data}
+    definition = ErrorEventDefinition(error.code, code=error.code)
+    workflow.top_workflow.catch(BpmnEvent(definition, payload=payload, target=task.workflow))
+    if not task.has_state(TaskState.CANCELLED):
+        raise ProcessError(f"service task {element_id(task)} raised business error {error.code} "
+                           f"and no error boundary event catches it", element_id(task))
+    ctx.history.append(entry_for(task, "element.error", data={"errorCode": error.code,
+                                                             "errorMessage": error.message}))
+
+
+def timer_due(task: Any) -> datetime | None:
+    """When a waiting timer task fires (after Spiff has evaluated its expression)."""
+    definition = task.task_spec.event_definition
+    if not isinstance(definition, TimerEventDefinition):
+        return None
+    value = task._get_internal_data("event_value")
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        value = value.get("next")
+        if value is None:
+            return None
+    return TimerEventDefinition.get_datetime(value) if isinstance(value, str) else None
+
+
+def force_timer(task: Any) -> None:
+    """Make a waiting timer fire now (the worker calls this when its job is due)."""
+    value = task._get_internal_data("event_value")
+    if isinstance(value, dict):
+        value["next"] = "1970-01-01T00:00:00+00:00"
+    else:
+        task._set_internal_data(event_fired=True)
+
+
+def format_exception(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc))
