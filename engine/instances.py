@@ -28,7 +28,7 @@ from .repository import DefinitionRepository, LoadedDefinition
 from .sandbox import RestrictedScriptEngine
 from .schema import history_event, job, message_subscription, process_instance, user_task, user_task_group
 from .serialization import StateSerializer
-from .stepper import HistoryEntry, element_id, entry_for, timer_due
+from .stepper import HistoryEntry, all_tasks, element_id, entry_for, timer_due
 
 RUNNING, COMPLETED, CANCELLED = "running", "completed", "cancelled"
 
@@ -44,8 +44,9 @@ class Snapshot:
 
 def take_snapshot(workflow: BpmnWorkflow) -> Snapshot:
     snap = Snapshot()
-    for task in workflow.get_tasks(state=TaskState.READY, manual=True):
-        snap.user_tasks[str(task.id)] = task
+    for task in all_tasks(workflow):
+        if task.state == TaskState.READY and task.task_spec.manual:
+            snap.user_tasks[str(task.id)] = task
     for task in workflow.event_manager.tasks.values():
         if not task.has_state(TaskState.WAITING):
             continue
@@ -63,8 +64,8 @@ def current_variables(workflow: BpmnWorkflow) -> dict[str, Any]:
         data = dict(workflow.data)
     else:
         data = {}
-        live = [t for t in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED)
-                if t.workflow is workflow]
+        live = [t for t in workflow.tasks.values()
+                if t.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED)]
         for task in sorted(live, key=lambda t: t.last_state_change):
             data.update(task.data)
         if not live and workflow.last_task is not None:
@@ -175,7 +176,7 @@ class InstanceStore:
                       variables=json.dumps(variables), called_versions=json.dumps(inst.called_versions),
                       ended_at=ended_at)
         if inst.is_new:
-            conn.execute(process_instance.insert().values(
+            conn.execute(_INSERT_INSTANCE, dict(
                 id=inst.id, definition_id=inst.definition.info.id, process_key=inst.definition.info.key,
                 process_version=inst.definition.info.version, business_key=inst.business_key,
                 started_at=inst.started_at or now, started_by=user, error=None, **values))
@@ -183,10 +184,8 @@ class InstanceStore:
                                            data={"variables": variables}, at=inst.started_at or now))
             inst.is_new = False
         else:
-            result = conn.execute(process_instance.update()
-                                  .where(process_instance.c.id == inst.id)
-                                  .where(process_instance.c.lock_version == inst.lock_version)
-                                  .values(**values))
+            result = conn.execute(_UPDATE_INSTANCE, dict(b_id=inst.id, b_lock_version=inst.lock_version,
+                                                          **values))
             if result.rowcount != 1:
                 raise Conflict(f"process instance '{inst.id}' was changed concurrently; reload and retry")
         inst.lock_version += 1
@@ -233,7 +232,7 @@ class InstanceStore:
                 created_at=now, claimed_at=None, completed_at=None, completed_by=None))
             groups.extend({"task_id": str(task.id), "group_name": g} for g in candidate_groups)
             history.append(entry_for(task, "task.created", data={"candidateGroups": candidate_groups}))
-        conn.execute(user_task.insert(), rows)
+        conn.execute(_INSERT_USER_TASK, rows)
         if groups:
             conn.execute(user_task_group.insert(), groups)
 
@@ -268,7 +267,7 @@ class InstanceStore:
     def _write_history(self, conn: Connection, instance_id: str, history: list[HistoryEntry]) -> None:
         if not history:
             return
-        conn.execute(history_event.insert(), [dict(
+        conn.execute(_INSERT_HISTORY, [dict(
             instance_id=instance_id, at=entry.at, type=entry.type, element_id=entry.element_id,
             element_name=entry.element_name, element_type=entry.element_type, task_id=entry.task_id,
             user_id=entry.user_id,
@@ -282,3 +281,9 @@ class InstanceStore:
 
 
 _MISSING = object()
+_INSERT_INSTANCE = process_instance.insert()
+_INSERT_USER_TASK = user_task.insert()
+_INSERT_HISTORY = history_event.insert()
+_UPDATE_INSTANCE = (process_instance.update()
+                    .where(process_instance.c.id == sa.bindparam("b_id"))
+                    .where(process_instance.c.lock_version == sa.bindparam("b_lock_version")))

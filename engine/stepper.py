@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -54,6 +55,13 @@ class StepContext:
     history: list[HistoryEntry] = field(default_factory=list)
 
 
+def all_tasks(workflow: Any) -> Iterator[Any]:
+    """Every task of the instance and its sub-processes (a flat walk: far cheaper than Spiff's iterator)."""
+    yield from list(workflow.tasks.values())
+    for subprocess in list(workflow.subprocesses.values()):
+        yield from list(subprocess.tasks.values())
+
+
 def _spiff_error(exc: Exception) -> ProcessError:
     task = getattr(exc, "task", None)
     element = element_id(task) if task is not None else None
@@ -73,8 +81,8 @@ def advance(workflow: Any, ctx: StepContext) -> None:
     try:
         while True:
             workflow.do_engine_steps(did_complete_task=did_complete)
-            pending = [t for t in workflow.get_tasks(state=TaskState.STARTED)
-                       if isinstance(t.task_spec, ExternalServiceTask)]
+            pending = [t for t in all_tasks(workflow)
+                       if t.state == TaskState.STARTED and isinstance(t.task_spec, ExternalServiceTask)]
             if not pending:
                 return
             for task in pending:
