@@ -6,6 +6,7 @@ Every command reports bad input as one line on stderr and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -125,10 +126,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     if args.once:
         print(f"fired {worker.run_once()} timer(s)")
         return 0
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         worker.run_forever()
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

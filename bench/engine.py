@@ -29,9 +29,9 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
+import engine.repository as repository_module
 from api.services import ConnectorGateway
 from connectors.registry import default_registry
-import engine.repository as repository_module
 from engine.database import Database
 from engine.runtime import Engine
 from engine.schema import process_instance

@@ -168,7 +168,8 @@ class InstanceStore:
         compact(workflow)
         after = take_snapshot(workflow) if final_state is None else Snapshot()
         state_json = self.serializer.dumps(workflow)
-        variables = self.serializer.to_jsonable(current_variables(workflow))
+        variables = self.serializer.to_jsonable(current_variables(workflow)) if final_state is None \
+            else inst.variables_before
         completed = final_state is None and workflow.is_completed()
         state = final_state or (COMPLETED if completed else RUNNING)
         ended_at = now if state != RUNNING else None
@@ -218,7 +219,8 @@ class InstanceStore:
         new = [task for tid, task in after.user_tasks.items() if tid not in inst.before.user_tasks]
         if not new:
             return
-        rows, groups = [], []
+        rows: list[dict[str, Any]] = []
+        groups: list[dict[str, str]] = []
         for task in new:
             props = _properties(task)
             candidate_groups = candidate_groups_of(task)

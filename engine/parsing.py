@@ -41,7 +41,7 @@ UNSUPPORTED_EVENT_DEFINITIONS = {
 }
 
 
-class SilverflowParser(SpiffBpmnParser):  # type: ignore[misc]
+class SilverflowParser(SpiffBpmnParser):
     """Spiff's parser with our service task, which waits for the engine to call the connector."""
 
     OVERRIDE_PARSER_CLASSES = {
@@ -111,8 +111,11 @@ def _schema_problems(file_name: str, root: Any) -> list[Problem]:
     for error in VALIDATOR.validator.error_log:
         element_id = None
         if error.path:
-            found = root.getroottree().xpath(error.path)
-            element_id = found[0].get("id") if found else None
+            try:
+                found = root.getroottree().xpath(error.path, namespaces={k: v for k, v in root.nsmap.items() if k})
+                element_id = found[0].get("id") if found else None
+            except etree.XPathError:
+                element_id = None
         problems.append(Problem(f"schema: {error.message}", file_name, element_id, error.line))
     return problems
 
@@ -152,7 +155,7 @@ def _script_problems(file_name: str, root: Any, specs: list[BpmnProcessSpec]) ->
             element_id = getattr(task_spec, "bpmn_id", None) or task_spec.name
             for what, source, mode in sources:
                 try:
-                    check(source, mode)  # type: ignore[arg-type]
+                    check(source, mode)
                 except ScriptRejected as exc:
                     problems.append(Problem(f"{what}: {exc}", file_name, element_id, _line_of(root, element_id)))
     return problems
@@ -208,7 +211,7 @@ def parse_files(files: list[tuple[str, bytes]]) -> tuple[list[ParsedFile], list[
                 continue
             problems.extend(_script_problems(parsed_file.file_name, root, [spec, *embedded.values()]))
             parsed_file.processes[key] = ParsedProcess(key, process.get("name") or key, spec, embedded, called)
-    return parsed, problems
+    return ([] if problems else parsed), problems
 
 
 def _problem_from_validation(exc: ValidationException, file_name: str, root: Any) -> Problem:

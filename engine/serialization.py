@@ -26,7 +26,7 @@ from .specs import ExternalServiceTask
 STATE_FORMAT = 1
 
 
-class StateOnlyWorkflowConverter(BpmnWorkflowConverter):  # type: ignore[misc]
+class StateOnlyWorkflowConverter(BpmnWorkflowConverter):
     """Converts a workflow's tasks and data, leaving the specs to the definition cache."""
 
     def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask as SpiffServiceTask
 
 
-class ExternalServiceTask(SpiffServiceTask):  # type: ignore[misc]
+class ExternalServiceTask(SpiffServiceTask):
     """A service task that never calls anything inside the engine step.
 
     ``_execute`` returning ``None`` leaves the task STARTED: the engine then calls the connector (inline for
