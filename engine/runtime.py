@@ -24,7 +24,8 @@ from .repository import DefinitionRepository, DeploymentResult
 from .sandbox import RestrictedScriptEngine, SandboxEnvironment
 from .schema import history_event, job, message_subscription, process_instance, user_task
 from .services import NoServices, ServiceGateway
-from .stepper import HistoryEntry, StepContext, advance, entry_for, force_timer
+from .start_timers import START_TIMER, StartTimers
+from .stepper import HistoryEntry, StepContext, advance, entry_for, fire_once, force_timer
 
 
 @dataclass(frozen=True)
@@ -92,12 +93,16 @@ class Engine:
         self.repository = DefinitionRepository()
         self.script_engine = RestrictedScriptEngine(SandboxEnvironment(time_limit=script_time_limit))
         self.store = InstanceStore(self.repository, self.script_engine)
+        self.start_timers = StartTimers(self.script_engine)
 
     # -- definitions ----------------------------------------------------------------------------------
     def deploy(self, files: list[tuple[str, bytes]], forms: list[tuple[str, bytes]] | None = None,
                deployed_by: str | None = None, source: str | None = None) -> DeploymentResult:
         with self.db.transaction() as conn:
-            return self.repository.deploy(conn, files, forms or [], deployed_by, source)
+            result = self.repository.deploy(conn, files, forms or [], deployed_by, source)
+            for info in result.created:
+                self.start_timers.schedule(conn, self.repository.get(conn, info.key, info.version))
+            return result
 
     # -- instances ------------------------------------------------------------------------------------
     def start(self, key: str, variables: dict[str, Any] | None = None, business_key: str | None = None,
@@ -287,11 +292,15 @@ class Engine:
         now = now or utcnow()
         fired = 0
         with self.db.transaction() as conn:
-            due = conn.execute(sa.select(job.c.id, job.c.instance_id, job.c.task_id)
-                               .where(job.c.kind == "timer").where(job.c.state == "pending")
+            due = conn.execute(sa.select(job.c.id, job.c.kind, job.c.instance_id, job.c.task_id)
+                               .where(job.c.kind.in_(("timer", START_TIMER))).where(job.c.state == "pending")
                                .where(job.c.due_at <= now).order_by(job.c.due_at).limit(limit)).all()
             by_instance: dict[str, list[str]] = {}
             for row in due:
+                if row.kind == START_TIMER:
+                    self._start_by_timer(conn, row.id, now)
+                    fired += 1
+                    continue
                 by_instance.setdefault(row.instance_id, []).append(row.task_id)
             for instance_id, task_ids in by_instance.items():
                 inst = self.store.load(conn, instance_id)
@@ -306,6 +315,20 @@ class Engine:
                 inst.workflow.refresh_timers()
                 self._advance_and_save(conn, inst, None, history)
         return fired
+
+    def _start_by_timer(self, conn: Connection, job_id: str, now: datetime) -> None:
+        """A timer start event is due: start an instance of the latest version, reschedule cycles."""
+        row = conn.execute(sa.select(job).where(job.c.id == job_id)).one()
+        definition = self.repository.get(conn, row.process_key)
+        inst = self.store.new(conn, definition, None)
+        inst.workflow.do_engine_steps()  # up to the start event, which now waits for its timer
+        for task in inst.workflow.get_tasks(state=TaskState.WAITING):
+            if getattr(task.task_spec, "bpmn_id", None) == row.element_id:
+                fire_once(task)
+        inst.workflow.refresh_timers()
+        history = [HistoryEntry("timer.fired", element_id=row.element_id, data={"startTimer": True})]
+        self._advance_and_save(conn, inst, None, history)
+        self.start_timers.reschedule(conn, row, now)
 
     # -- internals ------------------------------------------------------------------------------------
     def _advance_and_save(self, conn: Connection, inst: LoadedInstance, user: str | None,

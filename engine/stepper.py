@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.spiff.specs.event_definitions import ErrorEventDefinition
@@ -72,6 +72,9 @@ def _spiff_error(exc: Exception) -> ProcessError:
     return ProcessError(message, element)
 
 
+MAX_ROUNDS = 10_000
+
+
 def advance(workflow: Any, ctx: StepContext) -> None:
     """Run every engine task (gateways, scripts, events, services) until only waits remain."""
     def did_complete(task: Any) -> None:
@@ -79,14 +82,17 @@ def advance(workflow: Any, ctx: StepContext) -> None:
             ctx.history.append(entry_for(task, "element.completed"))
 
     try:
-        while True:
+        for _round in range(MAX_ROUNDS):
             workflow.do_engine_steps(did_complete_task=did_complete)
-            pending = [t for t in all_tasks(workflow)
+            tasks = list(all_tasks(workflow))
+            pending = [t for t in tasks
                        if t.state == TaskState.STARTED and isinstance(t.task_spec, ExternalServiceTask)]
-            if not pending:
-                return
             for task in pending:
                 _run_service(workflow, task, ctx)
+            # Timers refreshed at the end of Spiff's loop may have made more engine tasks ready.
+            if not pending and not any(t.state == TaskState.READY and not t.task_spec.manual for t in tasks):
+                return
+        raise ProcessError(f"the process did not come to a wait state after {MAX_ROUNDS} rounds")
     except ProcessError:
         raise
     except (WorkflowException, SpiffWorkflowException) as exc:
@@ -142,11 +148,22 @@ def timer_due(task: Any) -> datetime | None:
     return TimerEventDefinition.get_datetime(value) if isinstance(value, str) else None
 
 
+EPOCH = "1970-01-01T00:00:00+00:00"
+
+
 def force_timer(task: Any) -> None:
     """Make a waiting timer fire now (the worker calls this when its job is due)."""
     value = task._get_internal_data("event_value")
     if isinstance(value, dict):
-        value["next"] = "1970-01-01T00:00:00+00:00"
+        value["next"] = EPOCH
+    else:
+        task._set_internal_data(event_fired=True)
+
+
+def fire_once(task: Any) -> None:
+    """Fire a timer start event exactly once: the start-timer schedule, not the instance, repeats cycles."""
+    if isinstance(task.task_spec.event_definition, CycleTimerEventDefinition):
+        task._set_internal_data(event_value={"cycles": 1, "next": EPOCH, "duration": 0})
     else:
         task._set_internal_data(event_fired=True)
 
