@@ -192,8 +192,8 @@ class InstanceStore:
         inst.lock_version += 1
         inst.state = state
         self._project_user_tasks(conn, inst, after, history, now)
-        self._project_timers(conn, inst, after, now)
-        self._project_messages(conn, inst, after, now)
+        self._project_timers(conn, inst, after, history, now)
+        self._project_messages(conn, inst, after, history, now)
         changed = {k: v for k, v in variables.items() if inst.variables_before.get(k, _MISSING) != v}
         removed = [k for k in inst.variables_before if k not in variables]
         if changed or removed:
@@ -238,7 +238,8 @@ class InstanceStore:
         if groups:
             conn.execute(user_task_group.insert(), groups)
 
-    def _project_timers(self, conn: Connection, inst: LoadedInstance, after: Snapshot, now: datetime) -> None:
+    def _project_timers(self, conn: Connection, inst: LoadedInstance, after: Snapshot,
+                        history: list[HistoryEntry], now: datetime) -> None:
         gone = [tid for tid in inst.before.timers if tid not in after.timers]
         changed = [tid for tid, (_t, due) in after.timers.items()
                    if tid in inst.before.timers and inst.before.timers[tid][1] != due]
@@ -246,6 +247,10 @@ class InstanceStore:
             conn.execute(job.delete().where(job.c.instance_id == inst.id).where(job.c.kind == "timer")
                          .where(job.c.task_id.in_(gone + changed)))
         new = [tid for tid in after.timers if tid not in inst.before.timers] + changed
+        for tid in new:
+            task, due = after.timers[tid]
+            history.append(entry_for(task, "element.entered",
+                                     data={"waitsFor": "timer", "dueAt": due.isoformat() if due else None}))
         if new:
             conn.execute(job.insert(), [dict(
                 id=str(uuid.uuid4()), kind="timer", state="pending", instance_id=inst.id, task_id=tid,
@@ -254,12 +259,16 @@ class InstanceStore:
                 max_attempts=1, lock_owner=None, lock_expires_at=None, last_error=None, last_traceback=None,
                 idempotency_key=f"{inst.id}:{tid}", created_at=now, finished_at=None) for tid in new])
 
-    def _project_messages(self, conn: Connection, inst: LoadedInstance, after: Snapshot, now: datetime) -> None:
+    def _project_messages(self, conn: Connection, inst: LoadedInstance, after: Snapshot,
+                          history: list[HistoryEntry], now: datetime) -> None:
         gone = [tid for tid in inst.before.messages if tid not in after.messages]
         if gone:
             conn.execute(message_subscription.delete().where(message_subscription.c.instance_id == inst.id)
                          .where(message_subscription.c.task_id.in_(gone)))
         new = [task for tid, task in after.messages.items() if tid not in inst.before.messages]
+        for task in new:
+            history.append(entry_for(task, "element.entered",
+                                     data={"waitsFor": "message", "name": task.task_spec.event_definition.name}))
         if new:
             conn.execute(message_subscription.insert(), [dict(
                 id=str(uuid.uuid4()), instance_id=inst.id, task_id=str(task.id),
