@@ -15,7 +15,7 @@ from engine.runtime import Engine
 
 from .services import ConnectorGateway
 from .settings import Settings
-from .worker import TimerWorker
+from .worker import JobWorker
 
 
 def build_engine(settings: Settings) -> Engine:
@@ -26,7 +26,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
                run_worker: bool = True) -> FastAPI:
     settings = settings or Settings()
     engine = engine or build_engine(settings)
-    worker = TimerWorker(engine, settings.timer_poll_seconds)
+    worker = JobWorker(engine, settings.worker_poll_seconds)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -43,7 +43,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     def health() -> dict[str, Any]:
         with engine.db.read() as conn:
             definitions = engine.repository.count_keys(conn)
-        return {"status": "ok", "database": engine.db.dialect, "processDefinitions": definitions}
+        age = engine.worker_heartbeat_age()
+        return {"status": "ok", "database": engine.db.dialect, "processDefinitions": definitions,
+                "workerHeartbeatAgeSeconds": None if age is None else round(age, 1)}
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:

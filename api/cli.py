@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import signal
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -99,8 +101,10 @@ def _parse_vars(pairs: Sequence[str]) -> dict[str, Any]:
 
 def cmd_run_instance(args: argparse.Namespace, settings: Settings) -> int:
     engine = _engine(settings)
-    instance = engine.start(args.key, _parse_vars(args.var), business_key=args.business_key,
-                            version=args.version, user=args.user)
+    started = engine.start(args.key, _parse_vars(args.var), business_key=args.business_key,
+                           version=args.version, user=args.user)
+    engine.run_jobs(kinds=("service",))  # a quick local run does the service tasks itself
+    instance = engine.get_instance(started.id)
     print(f"instance {instance.id} of {instance.process_key} v{instance.process_version}: {instance.state}")
     for task in engine.list_tasks(instance_id=instance.id):
         groups = ",".join(task.candidate_groups) or "-"
@@ -120,15 +124,39 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from .worker import TimerWorker
+    if args.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    if args.concurrency > 1:
+        return _worker_processes(args, settings)
+    from .worker import JobWorker
 
-    worker = TimerWorker(_engine(settings), args.interval)
+    worker = JobWorker(_engine(settings), args.interval, lock_seconds=args.lock_seconds)
     if args.once:
-        print(f"fired {worker.run_once()} timer(s)")
+        print(f"ran {worker.run_once()} job(s)")
         return 0
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop_requested.set())
+    print(f"worker {worker.worker_id} started on {settings.database_url}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         worker.run_forever()
     return 0
+
+
+def _worker_processes(args: argparse.Namespace, settings: Settings) -> int:
+    """One worker process per unit of concurrency: Spiff is CPU-bound and not thread-safe."""
+    command = [sys.executable, "-m", "api.cli", "--database-url", settings.database_url, "worker",
+               "--interval", str(args.interval), "--lock-seconds", str(args.lock_seconds)]
+    children = [subprocess.Popen(command, cwd=PROJECT_ROOT) for _ in range(args.concurrency)]
+
+    def stop(*_: object) -> None:
+        for child in children:
+            child.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        return max(child.wait() for child in children)
+    except KeyboardInterrupt:
+        stop()
+        return max(child.wait() for child in children)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,9 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.set_defaults(func=cmd_serve)
 
-    worker = sub.add_parser("worker", help="fire due timers")
-    worker.add_argument("--interval", type=float, default=1.0)
-    worker.add_argument("--once", action="store_true", help="fire what is due now and exit")
+    worker = sub.add_parser("worker", help="run due jobs: service tasks, timers, timer starts")
+    worker.add_argument("--interval", type=float, default=0.05, help="idle poll interval in seconds")
+    worker.add_argument("--concurrency", type=int, default=1, help="worker processes to start")
+    worker.add_argument("--lock-seconds", type=float, default=60.0, help="how long a claimed job stays locked")
+    worker.add_argument("--once", action="store_true", help="run one batch of due jobs and exit")
     worker.set_defaults(func=cmd_worker)
 
     sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(func=cmd_migrate)

@@ -15,4 +15,4 @@ class Settings:
         "SILVERFLOW_DATABASE_URL", f"sqlite:///{PROJECT_ROOT / 'var' / 'silverflow.db'}"))
     processes_dir: Path = PROJECT_ROOT / "processes"
     forms_dir: Path = PROJECT_ROOT / "forms"
-    timer_poll_seconds: float = float(os.environ.get("SILVERFLOW_TIMER_POLL_SECONDS", "1.0"))
+    worker_poll_seconds: float = float(os.environ.get("SILVERFLOW_WORKER_POLL_SECONDS", "0.05"))

@@ -82,7 +82,7 @@ def _bare_run(count: int, serialize: bool) -> float:
 
 # -- Silverflow ------------------------------------------------------------------------------------------
 def _engine(url: str) -> Engine:
-    engine = Engine(Database(url), ConnectorGateway(default_registry()))
+    engine = Engine(Database(url), ConnectorGateway(default_registry()), inline_services=True)
     engine.deploy([("reference.bpmn", REFERENCE), ("loop.bpmn", LOOP)], [FORM])
     return engine
 

@@ -28,9 +28,13 @@ from .repository import DefinitionRepository, LoadedDefinition
 from .sandbox import RestrictedScriptEngine
 from .schema import history_event, job, message_subscription, process_instance, user_task, user_task_group
 from .serialization import StateSerializer
-from .stepper import HistoryEntry, all_tasks, element_id, entry_for, timer_due
+from .specs import ExternalServiceTask
+from .stepper import HistoryEntry, all_tasks, element_id, entry_for, service_call, timer_due
 
 RUNNING, COMPLETED, CANCELLED = "running", "completed", "cancelled"
+SERVICE_JOB = "service"
+TIMER_JOB = "timer"
+DEFAULT_RETRIES = 3
 
 
 @dataclass
@@ -40,6 +44,7 @@ class Snapshot:
     user_tasks: dict[str, Any] = field(default_factory=dict)
     timers: dict[str, tuple[Any, datetime | None]] = field(default_factory=dict)
     messages: dict[str, Any] = field(default_factory=dict)
+    services: dict[str, Any] = field(default_factory=dict)
 
 
 def take_snapshot(workflow: BpmnWorkflow) -> Snapshot:
@@ -47,6 +52,8 @@ def take_snapshot(workflow: BpmnWorkflow) -> Snapshot:
     for task in all_tasks(workflow):
         if task.state == TaskState.READY and task.task_spec.manual:
             snap.user_tasks[str(task.id)] = task
+        elif task.state == TaskState.STARTED and isinstance(task.task_spec, ExternalServiceTask):
+            snap.services[str(task.id)] = task
     for task in workflow.event_manager.tasks.values():
         if not task.has_state(TaskState.WAITING):
             continue
@@ -87,6 +94,7 @@ class LoadedInstance:
     variables_before: dict[str, Any]
     started_at: datetime | None = None
     is_new: bool = False
+    jobs_created: int = 0
 
 
 def _properties(task: Any) -> dict[str, str]:
@@ -192,8 +200,9 @@ class InstanceStore:
         inst.lock_version += 1
         inst.state = state
         self._project_user_tasks(conn, inst, after, history, now)
-        self._project_timers(conn, inst, after, history, now)
+        inst.jobs_created += self._project_timers(conn, inst, after, history, now)
         self._project_messages(conn, inst, after, history, now)
+        inst.jobs_created += self._project_service_jobs(conn, inst, after, history, now)
         changed = {k: v for k, v in variables.items() if inst.variables_before.get(k, _MISSING) != v}
         removed = [k for k in inst.variables_before if k not in variables]
         if changed or removed:
@@ -239,12 +248,12 @@ class InstanceStore:
             conn.execute(user_task_group.insert(), groups)
 
     def _project_timers(self, conn: Connection, inst: LoadedInstance, after: Snapshot,
-                        history: list[HistoryEntry], now: datetime) -> None:
+                        history: list[HistoryEntry], now: datetime) -> int:
         gone = [tid for tid in inst.before.timers if tid not in after.timers]
         changed = [tid for tid, (_t, due) in after.timers.items()
                    if tid in inst.before.timers and inst.before.timers[tid][1] != due]
         if gone or changed:
-            conn.execute(job.delete().where(job.c.instance_id == inst.id).where(job.c.kind == "timer")
+            conn.execute(job.delete().where(job.c.instance_id == inst.id).where(job.c.kind == TIMER_JOB)
                          .where(job.c.task_id.in_(gone + changed)))
         new = [tid for tid in after.timers if tid not in inst.before.timers] + changed
         for tid in new:
@@ -253,11 +262,41 @@ class InstanceStore:
                                      data={"waitsFor": "timer", "dueAt": due.isoformat() if due else None}))
         if new:
             conn.execute(job.insert(), [dict(
-                id=str(uuid.uuid4()), kind="timer", state="pending", instance_id=inst.id, task_id=tid,
+                id=str(uuid.uuid4()), kind=TIMER_JOB, state="pending", instance_id=inst.id, task_id=tid,
                 process_key=inst.definition.info.key, element_id=element_id(after.timers[tid][0]),
                 due_at=after.timers[tid][1] or (now + timedelta(days=36500)), payload=None, attempts=0,
                 max_attempts=1, lock_owner=None, lock_expires_at=None, last_error=None, last_traceback=None,
                 idempotency_key=f"{inst.id}:{tid}", created_at=now, finished_at=None) for tid in new])
+        return len(new)
+
+    def _project_service_jobs(self, conn: Connection, inst: LoadedInstance, after: Snapshot,
+                              history: list[HistoryEntry], now: datetime) -> int:
+        """A service task waiting for its connector is a job; one that went away takes its job along."""
+        gone = [tid for tid in inst.before.services if tid not in after.services]
+        if gone:
+            # The worker that completed a task marks its own job done; anything else was interrupted.
+            conn.execute(job.update().where(job.c.instance_id == inst.id).where(job.c.kind == SERVICE_JOB)
+                         .where(job.c.task_id.in_(gone)).where(job.c.state.in_(("pending", "failed")))
+                         .values(state="cancelled", finished_at=now))
+        new = [task for tid, task in after.services.items() if tid not in inst.before.services]
+        rows = []
+        for task in new:
+            call = service_call(task, inst.id, inst.business_key)
+            spec = task.task_spec
+            retries = spec.retries if spec.retries is not None else DEFAULT_RETRIES
+            rows.append(dict(
+                id=str(uuid.uuid4()), kind=SERVICE_JOB, state="pending", instance_id=inst.id, task_id=str(task.id),
+                process_key=inst.definition.info.key, element_id=call.element_id, due_at=now,
+                payload=json.dumps(self.serializer.to_jsonable({
+                    "operator": call.operator, "params": call.params, "businessKey": call.business_key,
+                    "backoffBase": spec.retry_backoff_base})),
+                attempts=0, max_attempts=retries + 1, lock_owner=None, lock_expires_at=None, last_error=None,
+                last_traceback=None, idempotency_key=call.idempotency_key, created_at=now, finished_at=None))
+            history.append(entry_for(task, "element.entered", data={"waitsFor": "service",
+                                                                    "operator": call.operator}))
+        if rows:
+            conn.execute(_INSERT_JOB, rows)
+        return len(rows)
 
     def _project_messages(self, conn: Connection, inst: LoadedInstance, after: Snapshot,
                           history: list[HistoryEntry], now: datetime) -> None:
@@ -295,6 +334,7 @@ _MISSING = object()
 _INSERT_INSTANCE = process_instance.insert()
 _INSERT_USER_TASK = user_task.insert()
 _INSERT_HISTORY = history_event.insert()
+_INSERT_JOB = job.insert()
 _UPDATE_INSTANCE = (process_instance.update()
                     .where(process_instance.c.id == sa.bindparam("b_id"))
                     .where(process_instance.c.lock_version == sa.bindparam("b_lock_version")))

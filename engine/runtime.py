@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,12 +21,15 @@ from sqlalchemy.engine import Connection
 from .database import Database, as_utc, utcnow
 from .errors import Conflict, FormValidationError, InvalidState, NotFound, ProcessError
 from .instances import CANCELLED, RUNNING, InstanceStore, LoadedInstance
+from .jobs import START_TIMER_JOB, TIMER_JOB, JobExecutor, JobView, get_job, list_jobs, retry_job
 from .repository import DefinitionRepository, DeploymentResult
 from .sandbox import RestrictedScriptEngine, SandboxEnvironment
-from .schema import history_event, job, message_subscription, process_instance, user_task
+from .schema import history_event, job, message_subscription, process_instance, user_task, worker_heartbeat
 from .services import NoServices, ServiceGateway
-from .start_timers import START_TIMER, StartTimers
-from .stepper import HistoryEntry, StepContext, advance, entry_for, fire_once, force_timer
+from .start_timers import StartTimers
+from .stepper import HistoryEntry, StepContext, advance, entry_for, fire_once
+
+JOBS_CHANNEL = "silverflow_jobs"
 
 
 @dataclass(frozen=True)
@@ -87,18 +91,41 @@ class Engine:
     """One per process: holds the definition cache; every call is one database transaction."""
 
     def __init__(self, database: Database, services: ServiceGateway | None = None,
-                 script_time_limit: float = 2.0) -> None:
+                 script_time_limit: float = 2.0, inline_services: bool = False) -> None:
         self.db = database
         self.services: ServiceGateway = services or NoServices()
+        # Jobs (the default) run connectors in workers outside any transaction; inline calls them in the step.
+        self.inline_services = inline_services
+        # Set after a commit that created jobs, so an in-process worker wakes at once instead of polling.
+        self.jobs_signal = threading.Event()
         self.repository = DefinitionRepository()
         self.script_engine = RestrictedScriptEngine(SandboxEnvironment(time_limit=script_time_limit))
         self.store = InstanceStore(self.repository, self.script_engine)
         self.start_timers = StartTimers(self.script_engine)
 
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One unit of work; wakes waiting workers after a commit that created jobs."""
+        with self.db.transaction() as conn:
+            yield conn
+            created = conn.info.pop("silverflow_jobs_created", False)
+        if created:
+            self.jobs_signal.set()
+
+    def _note_jobs(self, conn: Connection, inst: LoadedInstance) -> None:
+        if inst.jobs_created:
+            self._signal_jobs(conn)
+            inst.jobs_created = 0
+
+    def _signal_jobs(self, conn: Connection) -> None:
+        conn.info["silverflow_jobs_created"] = True
+        if self.db.dialect == "postgresql":
+            conn.execute(sa.text(f"NOTIFY {JOBS_CHANNEL}"))  # delivered at commit
+
     # -- definitions ----------------------------------------------------------------------------------
     def deploy(self, files: list[tuple[str, bytes]], forms: list[tuple[str, bytes]] | None = None,
                deployed_by: str | None = None, source: str | None = None) -> DeploymentResult:
-        with self.db.transaction() as conn:
+        with self.transaction() as conn:
             result = self.repository.deploy(conn, files, forms or [], deployed_by, source)
             for info in result.created:
                 self.start_timers.schedule(conn, self.repository.get(conn, info.key, info.version))
@@ -107,7 +134,7 @@ class Engine:
     # -- instances ------------------------------------------------------------------------------------
     def start(self, key: str, variables: dict[str, Any] | None = None, business_key: str | None = None,
               version: int | None = None, user: str | None = None) -> InstanceView:
-        with self.db.transaction() as conn:
+        with self.transaction() as conn:
             definition = self.repository.get(conn, key, version)
             inst = self.store.new(conn, definition, business_key)
             for task in inst.workflow.get_tasks(state=TaskState.READY):
@@ -116,7 +143,7 @@ class Engine:
             return self._view(inst)
 
     def cancel(self, instance_id: str, reason: str | None = None, user: str | None = None) -> InstanceView:
-        with self.db.transaction() as conn:
+        with self.transaction() as conn:
             inst = self._load_running(conn, instance_id)
             inst.workflow.cancel()
             history = [HistoryEntry("instance.cancelled", user_id=user, data={"reason": reason})]
@@ -177,26 +204,26 @@ class Engine:
             return self.repository.form(conn, row.form_key) if row.form_key else None
 
     def claim(self, task_id: str, user: str) -> TaskView:
-        with self.db.transaction() as conn:
+        with self.transaction() as conn:
             row = self._open_task(conn, task_id)
             if row.assignee and row.assignee != user:
                 raise Conflict(f"task '{task_id}' is already claimed by {row.assignee}")
             return self._set_assignee(conn, row, user, "task.claimed", user)
 
     def unclaim(self, task_id: str, user: str | None = None) -> TaskView:
-        with self.db.transaction() as conn:
+        with self.transaction() as conn:
             row = self._open_task(conn, task_id)
             return self._set_assignee(conn, row, None, "task.unclaimed", user)
 
     def assign(self, task_id: str, assignee: str | None, user: str | None = None) -> TaskView:
-        with self.db.transaction() as conn:
+        with self.transaction() as conn:
             row = self._open_task(conn, task_id)
             return self._set_assignee(conn, row, assignee, "task.assigned", user)
 
     def complete_task(self, task_id: str, data: dict[str, Any] | None = None,
                       user: str | None = None) -> InstanceView:
         data = data or {}
-        with self.db.transaction() as conn:
+        with self.transaction() as conn:
             row = self._open_task(conn, task_id)
             if row.assignee and user is not None and row.assignee != user:
                 raise Conflict(f"task '{task_id}' is claimed by {row.assignee}")
@@ -230,7 +257,7 @@ class Engine:
                           user: str | None = None) -> list[InstanceView]:
         """Deliver to every instance waiting for the message that matches; else start by message."""
         variables = variables or {}
-        with self.db.transaction() as conn:
+        with self.transaction() as conn:
             query = sa.select(message_subscription.c.instance_id, message_subscription.c.task_id) \
                 .where(message_subscription.c.message_name == name)
             if business_key is not None:
@@ -288,33 +315,46 @@ class Engine:
         return started
 
     def fire_due_timers(self, now: datetime | None = None, limit: int = 100) -> int:
-        """Fire every timer due at ``now`` (default: the current time); return how many fired."""
-        now = now or utcnow()
-        fired = 0
-        with self.db.transaction() as conn:
-            due = conn.execute(sa.select(job.c.id, job.c.kind, job.c.instance_id, job.c.task_id)
-                               .where(job.c.kind.in_(("timer", START_TIMER))).where(job.c.state == "pending")
-                               .where(job.c.due_at <= now).order_by(job.c.due_at).limit(limit)).all()
-            by_instance: dict[str, list[str]] = {}
-            for row in due:
-                if row.kind == START_TIMER:
-                    self._start_by_timer(conn, row.id, now)
-                    fired += 1
-                    continue
-                by_instance.setdefault(row.instance_id, []).append(row.task_id)
-            for instance_id, task_ids in by_instance.items():
-                inst = self.store.load(conn, instance_id)
-                history = []
-                for task_id in task_ids:
-                    task = self.store.task(inst, task_id)
-                    if task is None or not task.has_state(TaskState.WAITING):
-                        continue
-                    force_timer(task)
-                    history.append(entry_for(task, "timer.fired"))
-                    fired += 1
-                inst.workflow.refresh_timers()
-                self._advance_and_save(conn, inst, None, history)
-        return fired
+        """Fire every timer due at ``now`` (default: the current time); return how many fired.
+
+        Tests pass a future ``now`` instead of sleeping; workers fire timers through the job queue.
+        """
+        return self.run_jobs(now, kinds=(TIMER_JOB, START_TIMER_JOB), limit=limit)
+
+    def run_jobs(self, now: datetime | None = None, kinds: tuple[str, ...] | None = None,
+                 limit: int = 1000, worker_id: str = "inline") -> int:
+        """Run due jobs in this thread until none is left (or ``limit``); return how many ran."""
+        executor = JobExecutor(self, worker_id)
+        done = 0
+        while done < limit:
+            batch = executor.claim(min(10, limit - done), now, kinds)
+            if not batch:
+                break
+            for claimed in batch:
+                executor.run(claimed, now)
+            done += len(batch)
+        return done
+
+    def jobs(self, state: str | None = None, instance_id: str | None = None, kind: str | None = None,
+             limit: int = 100) -> list[JobView]:
+        with self.db.read() as conn:
+            return list_jobs(conn, state, instance_id, kind, limit)
+
+    def get_job(self, job_id: str) -> JobView:
+        with self.db.read() as conn:
+            return get_job(conn, job_id)
+
+    def worker_heartbeat_age(self) -> float | None:
+        """Seconds since the freshest worker heartbeat; None when no worker ever ran."""
+        with self.db.read() as conn:
+            last = as_utc(conn.execute(sa.select(sa.func.max(worker_heartbeat.c.last_seen))).scalar())
+        return None if last is None else (utcnow() - last).total_seconds()
+
+    def retry_job(self, job_id: str) -> JobView:
+        with self.transaction() as conn:
+            view = retry_job(conn, job_id)
+            self._signal_jobs(conn)
+            return view
 
     def _start_by_timer(self, conn: Connection, job_id: str, now: datetime) -> None:
         """A timer start event is due: start an instance of the latest version, reschedule cycles."""
@@ -333,9 +373,11 @@ class Engine:
     # -- internals ------------------------------------------------------------------------------------
     def _advance_and_save(self, conn: Connection, inst: LoadedInstance, user: str | None,
                           history: list[HistoryEntry] | None = None) -> None:
-        ctx = StepContext(inst.id, inst.business_key, self.services, history or [])
+        ctx = StepContext(inst.id, inst.business_key, self.services, history or [],
+                          inline_services=self.inline_services)
         advance(inst.workflow, ctx)
         self.store.save(conn, inst, ctx.history, user)
+        self._note_jobs(conn, inst)
 
     def _load_running(self, conn: Connection, instance_id: str) -> LoadedInstance:
         inst = self.store.load(conn, instance_id)

@@ -135,6 +135,16 @@ job = sa.Table(
     sa.Index("ix_job_instance", "instance_id"),
 )
 
+worker_heartbeat = sa.Table(
+    "worker_heartbeat",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("host", sa.String(200), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen", UTCDateTime, nullable=False),
+)
+
 message_subscription = sa.Table(
     "message_subscription",
     metadata,

@@ -71,5 +71,5 @@ class StartTimers:
         if due <= now:
             due += step * ((now - due) // step + 1)
         payload["cycles"] = remaining
-        conn.execute(job.update().where(job.c.id == row.id).values(due_at=due, payload=json.dumps(payload),
-                                                                     attempts=row.attempts + 1))
+        conn.execute(job.update().where(job.c.id == row.id).values(
+            state="pending", due_at=due, payload=json.dumps(payload), lock_owner=None, lock_expires_at=None))

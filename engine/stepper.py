@@ -53,6 +53,9 @@ class StepContext:
     business_key: str | None
     services: ServiceGateway
     history: list[HistoryEntry] = field(default_factory=list)
+    # Inline: call connectors inside the step (tests, the engine-core benchmark). Otherwise a service task
+    # stays STARTED and the save writes a job that a worker runs outside any transaction.
+    inline_services: bool = False
 
 
 def all_tasks(workflow: Any) -> Iterator[Any]:
@@ -85,12 +88,14 @@ def advance(workflow: Any, ctx: StepContext) -> None:
         for _round in range(MAX_ROUNDS):
             workflow.do_engine_steps(did_complete_task=did_complete)
             tasks = list(all_tasks(workflow))
-            pending = [t for t in tasks
-                       if t.state == TaskState.STARTED and isinstance(t.task_spec, ExternalServiceTask)]
-            for task in pending:
-                _run_service(workflow, task, ctx)
+            ran_services = False
+            if ctx.inline_services:
+                for task in tasks:
+                    if task.state == TaskState.STARTED and isinstance(task.task_spec, ExternalServiceTask):
+                        _run_service(workflow, task, ctx)
+                        ran_services = True
             # Timers refreshed at the end of Spiff's loop may have made more engine tasks ready.
-            if not pending and not any(t.state == TaskState.READY and not t.task_spec.manual for t in tasks):
+            if not ran_services and not any(t.state == TaskState.READY and not t.task_spec.manual for t in tasks):
                 return
         raise ProcessError(f"the process did not come to a wait state after {MAX_ROUNDS} rounds")
     except ProcessError:
@@ -99,11 +104,19 @@ def advance(workflow: Any, ctx: StepContext) -> None:
         raise _spiff_error(exc) from exc
 
 
+def service_call(task: Any, instance_id: str, business_key: str | None) -> ServiceCall:
+    spec: ExternalServiceTask = task.task_spec
+    try:
+        params = spec.evaluated_parameters(task)
+    except (WorkflowException, SpiffWorkflowException) as exc:
+        raise _spiff_error(exc) from exc
+    return ServiceCall(spec.operation_name, params, instance_id, element_id(task), f"{instance_id}:{task.id}",
+                       business_key)
+
+
 def _run_service(workflow: Any, task: Any, ctx: StepContext) -> None:
     spec: ExternalServiceTask = task.task_spec
-    params = spec.evaluated_parameters(task)
-    call = ServiceCall(spec.operation_name, params, ctx.instance_id, element_id(task),
-                       f"{ctx.instance_id}:{task.id}", ctx.business_key)
+    call = service_call(task, ctx.instance_id, ctx.business_key)
     try:
         result = ctx.services.call(call)
     except ServiceBusinessError as error:

@@ -34,7 +34,7 @@ def test_serve_answers_and_fires_timers(tmp_path: Path) -> None:
     port = _free_port()
     server = subprocess.Popen([sys.executable, "-m", "api.cli", "--database-url", url, "serve", "--port", str(port)],
                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              env={"SILVERFLOW_TIMER_POLL_SECONDS": "0.1", "PATH": "/usr/bin:/bin"})
+                              env={"SILVERFLOW_WORKER_POLL_SECONDS": "0.1", "PATH": "/usr/bin:/bin"})
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -47,7 +47,7 @@ def make_engine(url: str, calls: Calls) -> Engine:
 
     registry.register("record", record)
     registry.register("check_domain", check_domain)
-    return Engine(Database(url), ConnectorGateway(registry))
+    return Engine(Database(url), ConnectorGateway(registry), inline_services=True)
 
 
 @pytest.fixture
