@@ -20,3 +20,6 @@ class ConnectorGateway:
             return self.registry.run(call.operator, call.params, context)
         except BusinessError as error:
             raise ServiceBusinessError(error.code, error.message, error.data) from error
+
+    def check(self, operator: str, parameter_names: set[str]) -> str | None:
+        return self.registry.check(operator, parameter_names)

@@ -31,7 +31,7 @@ from SpiffWorkflow.util.task import TaskState
 
 import engine.repository as repository_module
 from api.services import ConnectorGateway
-from connectors.registry import default_registry
+from connectors import default_registry
 from engine.database import Database
 from engine.runtime import Engine
 from engine.schema import process_instance

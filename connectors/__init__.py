@@ -1,5 +1,15 @@
 """Connectors: one module per external system, registered by operator name."""
 
-from .registry import BusinessError, ConnectorContext, Registry, default_registry
+from . import basic, http
+from .registry import BusinessError, Connector, ConnectorContext, Registry
 
-__all__ = ["BusinessError", "ConnectorContext", "Registry", "default_registry"]
+
+def default_registry() -> Registry:
+    """Every connector that ships with Silverflow."""
+    registry = Registry()
+    basic.register(registry)
+    http.register(registry)
+    return registry
+
+
+__all__ = ["BusinessError", "Connector", "ConnectorContext", "Registry", "default_registry"]

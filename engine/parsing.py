@@ -80,6 +80,11 @@ def _line_of(root: Any, element_id: str | None) -> int | None:
     return int(found[0].sourceline) if found else None
 
 
+def element_line(xml: bytes, element_id: str | None) -> int | None:
+    """The line of an element in a file that already parsed (for problems found after parsing)."""
+    return _line_of(etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True)), element_id)
+
+
 def _structural_problems(file_name: str, root: Any) -> list[Problem]:
     problems = []
     if root.tag != f"{{{BPMN_NS}}}definitions":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,8 +16,9 @@ from sqlalchemy.engine import Connection
 
 from .database import as_utc, utcnow
 from .errors import DeploymentError, NotFound, Problem
-from .parsing import ParsedProcess, checksum, parse_files, parse_process
+from .parsing import ParsedFile, ParsedProcess, checksum, element_line, parse_files, parse_process
 from .schema import deployment, form_definition, process_definition
+from .specs import ExternalServiceTask
 
 
 @dataclass(frozen=True)
@@ -79,10 +81,13 @@ class DefinitionRepository:
 
     # -- deploy ---------------------------------------------------------------------------------------
     def deploy(self, conn: Connection, files: list[tuple[str, bytes]], forms: list[tuple[str, bytes]],
-               deployed_by: str | None, source: str | None = None) -> DeploymentResult:
+               deployed_by: str | None, source: str | None = None,
+               check_service: Callable[[str, set[str]], str | None] | None = None) -> DeploymentResult:
         form_docs, problems = self._validate_forms(forms)
         parsed_files, bpmn_problems = parse_files(files) if files else ([], [])
         problems.extend(bpmn_problems)
+        if check_service is not None:
+            problems.extend(_service_problems(parsed_files, check_service))
         known = {row.key for row in conn.execute(sa.select(process_definition.c.key).distinct())}
         deployed_keys = {key for parsed in parsed_files for key in parsed.processes}
         for parsed in parsed_files:
@@ -240,6 +245,21 @@ class DefinitionRepository:
         with self._lock:
             self._forms[key] = (row.version, doc)
         return doc
+
+
+def _service_problems(parsed_files: list[ParsedFile],
+                      check_service: Callable[[str, set[str]], str | None]) -> list[Problem]:
+    problems = []
+    for parsed in parsed_files:
+        for process in parsed.processes.values():
+            for spec in (process.spec, *process.embedded.values()):
+                for task_spec in spec.task_specs.values():
+                    if isinstance(task_spec, ExternalServiceTask):
+                        message = check_service(task_spec.operation_name, set(task_spec.operation_params))
+                        if message:
+                            problems.append(Problem(message, parsed.file_name, task_spec.bpmn_id,
+                                                    element_line(parsed.xml, task_spec.bpmn_id)))
+    return problems
 
 
 def _call_activity_id(process: ParsedProcess, called: str) -> str | None:

@@ -126,7 +126,7 @@ class Engine:
     def deploy(self, files: list[tuple[str, bytes]], forms: list[tuple[str, bytes]] | None = None,
                deployed_by: str | None = None, source: str | None = None) -> DeploymentResult:
         with self.transaction() as conn:
-            result = self.repository.deploy(conn, files, forms or [], deployed_by, source)
+            result = self.repository.deploy(conn, files, forms or [], deployed_by, source, self.services.check)
             for info in result.created:
                 self.start_timers.schedule(conn, self.repository.get(conn, info.key, info.version))
             return result

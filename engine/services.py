@@ -33,9 +33,16 @@ class ServiceGateway(Protocol):
         """Run the operator; return a JSON-able result or raise ServiceBusinessError."""
         ...
 
+    def check(self, operator: str, parameter_names: set[str]) -> str | None:
+        """What is wrong with a service task's operator and parameters (at deploy), or None."""
+        ...
+
 
 class NoServices:
-    """The gateway of an engine without connectors: every service task fails clearly."""
+    """The gateway of an engine without connectors: every service task fails clearly when it runs."""
 
     def call(self, call: ServiceCall) -> Any:
         raise LookupError(f"no connector registered for operator '{call.operator}'")
+
+    def check(self, operator: str, parameter_names: set[str]) -> str | None:
+        return None

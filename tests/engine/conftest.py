@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from api.services import ConnectorGateway
-from connectors.registry import BusinessError, ConnectorContext, default_registry
+from connectors import default_registry
+from connectors.registry import BusinessError, ConnectorContext
 from engine.database import Database
 from engine.runtime import Engine
 

@@ -1,0 +1,46 @@
+"""``http.request``: call any HTTP API; a non-2xx answer is a business error carrying the status.
+
+The idempotency key goes out as the ``Idempotency-Key`` header, so a server can recognise a retry.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel, Field
+
+from .registry import BusinessError, ConnectorContext, Registry
+
+
+class HttpParams(BaseModel):
+    url: str
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "GET"
+    headers: dict[str, str] = Field(default_factory=dict)
+    json_body: Any = None
+    timeout: float = Field(default=30.0, gt=0, le=300)
+
+
+class HttpResult(BaseModel):
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+
+def request(params: HttpParams, context: ConnectorContext) -> HttpResult:
+    """Sends one HTTP request; transport errors are technical failures (retried), non-2xx are business errors."""
+    headers = {"Idempotency-Key": context.idempotency_key, **params.headers}
+    response = httpx.request(params.method, params.url, headers=headers, json=params.json_body,
+                             timeout=params.timeout)
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = response.text
+    if not response.is_success:
+        raise BusinessError(f"HTTP{response.status_code}", f"{params.method} {params.url} answered "
+                            f"{response.status_code}", {"status": response.status_code, "body": body})
+    return HttpResult(status=response.status_code, headers=dict(response.headers), body=body)
+
+
+def register(registry: Registry) -> None:
+    registry.register("http.request", request, HttpParams, HttpResult)
