@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 import traceback
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -83,13 +84,15 @@ class JobExecutor:
         self.lock_seconds = lock_seconds
 
     # -- claiming -------------------------------------------------------------------------------------
-    def claim(self, limit: int = 10, now: datetime | None = None,
-              kinds: tuple[str, ...] | None = None) -> list[ClaimedJob]:
+    def claim(self, limit: int = 10, now: datetime | None = None, kinds: tuple[str, ...] | None = None,
+              exclude: Collection[str] = ()) -> list[ClaimedJob]:
         now = now or utcnow()
         due = sa.or_(sa.and_(job.c.state == "pending", job.c.due_at <= now),
                      sa.and_(job.c.state == "running", job.c.lock_expires_at < now))
         candidates = sa.select(job.c.id).where(job.c.kind.in_(kinds or RUNNABLE_KINDS)).where(due) \
             .order_by(job.c.due_at).limit(limit)
+        if exclude:
+            candidates = candidates.where(job.c.id.not_in(list(exclude)))
         if self.engine.db.dialect == "postgresql":
             candidates = candidates.with_for_update(skip_locked=True)
         claim = (job.update().where(job.c.id.in_(candidates.scalar_subquery()))

@@ -323,17 +323,20 @@ class Engine:
 
     def run_jobs(self, now: datetime | None = None, kinds: tuple[str, ...] | None = None,
                  limit: int = 1000, worker_id: str = "inline") -> int:
-        """Run due jobs in this thread until none is left (or ``limit``); return how many ran."""
+        """Run each due job once in this thread, including jobs those runs create; return how many ran.
+
+        A failing job is not run again in the same call even when its retry is already due at ``now``.
+        """
         executor = JobExecutor(self, worker_id)
-        done = 0
-        while done < limit:
-            batch = executor.claim(min(10, limit - done), now, kinds)
+        handled: set[str] = set()
+        while len(handled) < limit:
+            batch = executor.claim(min(10, limit - len(handled)), now, kinds, exclude=handled)
             if not batch:
                 break
             for claimed in batch:
                 executor.run(claimed, now)
-            done += len(batch)
-        return done
+                handled.add(claimed.id)
+        return len(handled)
 
     def jobs(self, state: str | None = None, instance_id: str | None = None, kind: str | None = None,
              limit: int = 100) -> list[JobView]:
@@ -390,6 +393,7 @@ class Engine:
             *(t.task_spec.bpmn_id for t in inst.before.user_tasks.values()),
             *(t.task_spec.bpmn_id for t, _due in inst.before.timers.values()),
             *(t.task_spec.bpmn_id for t in inst.before.messages.values()),
+            *(t.task_spec.bpmn_id for t in inst.before.services.values()),
         } - {None})
         return InstanceView(inst.id, inst.definition.info.key, inst.definition.info.version, inst.business_key,
                             inst.state, dict(inst.variables_before), inst.started_at or utcnow(),

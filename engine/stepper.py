@@ -78,12 +78,17 @@ def _spiff_error(exc: Exception) -> ProcessError:
 MAX_ROUNDS = 10_000
 
 
-def advance(workflow: Any, ctx: StepContext) -> None:
-    """Run every engine task (gateways, scripts, events, services) until only waits remain."""
+def _recorder(ctx: StepContext) -> Any:
     def did_complete(task: Any) -> None:
         if is_visible(task) and task.has_state(TaskState.COMPLETED):
             ctx.history.append(entry_for(task, "element.completed"))
 
+    return did_complete
+
+
+def advance(workflow: Any, ctx: StepContext) -> None:
+    """Run every engine task (gateways, scripts, events, services) until only waits remain."""
+    did_complete = _recorder(ctx)
     try:
         for _round in range(MAX_ROUNDS):
             workflow.do_engine_steps(did_complete_task=did_complete)
@@ -139,11 +144,14 @@ def throw_business_error(workflow: Any, task: Any, error: ServiceBusinessError, 
     payload = {"errorCode": error.code, "errorMessage": error.message, **error.data}
     definition = ErrorEventDefinition(error.code, code=error.code)
     workflow.top_workflow.catch(BpmnEvent(definition, payload=payload, target=task.workflow))
+    # A catching boundary event cancels the task when it runs, so let it run before judging.
+    position = len(ctx.history)
+    workflow.do_engine_steps(did_complete_task=_recorder(ctx))
     if not task.has_state(TaskState.CANCELLED):
         raise ProcessError(f"service task {element_id(task)} raised business error {error.code} "
                            f"and no error boundary event catches it", element_id(task))
-    ctx.history.append(entry_for(task, "element.error", data={"errorCode": error.code,
-                                                             "errorMessage": error.message}))
+    ctx.history.insert(position, entry_for(task, "element.error", data={"errorCode": error.code,
+                                                                       "errorMessage": error.message}))
 
 
 def timer_due(task: Any) -> datetime | None:
