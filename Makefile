@@ -39,6 +39,7 @@ test: lint typecheck pytest
 
 bench: install
 	$(BIN)/python -m bench.engine
+	$(BIN)/python -m bench.workers
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

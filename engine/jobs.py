@@ -96,7 +96,7 @@ class JobExecutor:
         if self.engine.db.dialect == "postgresql":
             candidates = candidates.with_for_update(skip_locked=True)
         claim = (job.update().where(job.c.id.in_(candidates.scalar_subquery()))
-                 .values(state="running", lock_owner=self.worker_id,
+                 .values(state="running", lock_owner=self.worker_id, started_at=utcnow(),
                          lock_expires_at=now + timedelta(seconds=self.lock_seconds))
                  .returning(job.c.id, job.c.kind, job.c.instance_id, job.c.task_id, job.c.element_id,
                             job.c.process_key, job.c.payload, job.c.attempts, job.c.max_attempts,

@@ -130,6 +130,7 @@ job = sa.Table(
     sa.Column("last_traceback", sa.Text, nullable=True),
     sa.Column("idempotency_key", sa.String(200), nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=True),
     sa.Column("finished_at", UTCDateTime, nullable=True),
     sa.Index("ix_job_state_due", "state", "due_at"),
     sa.Index("ix_job_instance", "instance_id"),

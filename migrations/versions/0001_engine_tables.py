@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 14:19:09.685282
+Create Date: 2026-11-24 14:27:15.257648
 """
 from alembic import op
 import sqlalchemy as sa
@@ -113,6 +113,7 @@ def upgrade() -> None:
     sa.Column('last_traceback', sa.Text(), nullable=True),
     sa.Column('idempotency_key', sa.String(length=200), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'], ),
     sa.PrimaryKeyConstraint('id')
