@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import jsonschema
@@ -24,7 +25,15 @@ from .instances import CANCELLED, RUNNING, InstanceStore, LoadedInstance
 from .jobs import START_TIMER_JOB, TIMER_JOB, JobExecutor, JobView, get_job, list_jobs, retry_job
 from .repository import DefinitionRepository, DeploymentResult
 from .sandbox import RestrictedScriptEngine, SandboxEnvironment
-from .schema import history_event, job, message_subscription, process_instance, user_task, worker_heartbeat
+from .schema import (
+    history_event,
+    job,
+    message_buffer,
+    message_subscription,
+    process_instance,
+    user_task,
+    worker_heartbeat,
+)
 from .services import NoServices, ServiceGateway
 from .start_timers import StartTimers
 from .stepper import HistoryEntry, StepContext, advance, entry_for, fire_once
@@ -254,8 +263,13 @@ class Engine:
     def correlate_message(self, name: str, variables: dict[str, Any] | None = None,
                           business_key: str | None = None,
                           correlation_keys: dict[str, Any] | None = None,
-                          user: str | None = None) -> list[InstanceView]:
-        """Deliver to every instance waiting for the message that matches; else start by message."""
+                          user: str | None = None, buffer_seconds: float | None = None) -> list[InstanceView]:
+        """Deliver to every instance waiting for the message that matches; else start by message.
+
+        When nothing waits and nothing starts, the message is kept for ``buffer_seconds`` (and an empty list
+        returned) if given, so an instance that reaches the catch event a little later still gets it;
+        otherwise NotFound. Delivery happens in one transaction: exactly once, or not at all.
+        """
         variables = variables or {}
         with self.transaction() as conn:
             query = sa.select(message_subscription.c.instance_id, message_subscription.c.task_id) \
@@ -279,6 +293,13 @@ class Engine:
             if delivered:
                 return delivered
             started = self._start_by_message(conn, name, variables, business_key, user)
+            if not started and buffer_seconds:
+                now = utcnow()
+                conn.execute(message_buffer.insert().values(
+                    id=str(uuid.uuid4()), message_name=name, business_key=business_key,
+                    correlation_keys=json.dumps(correlation_keys or {}), variables=json.dumps(variables),
+                    created_at=now, expires_at=now + timedelta(seconds=buffer_seconds)))
+                return []
             if not started:
                 raise NotFound(f"no process instance waits for message '{name}'"
                                + (f" with {correlation_keys}" if correlation_keys else "")
@@ -381,6 +402,29 @@ class Engine:
         advance(inst.workflow, ctx)
         self.store.save(conn, inst, ctx.history, user)
         self._note_jobs(conn, inst)
+        if inst.before.messages:
+            self._consume_buffered(conn, inst, user)
+
+    def _consume_buffered(self, conn: Connection, inst: LoadedInstance, user: str | None) -> None:
+        """Hand a buffered message to an instance that has just started waiting for it."""
+        now = utcnow()
+        waits = {t.task_spec.event_definition.name: tid for tid, t in inst.before.messages.items()}
+        rows = conn.execute(sa.select(message_buffer).where(message_buffer.c.message_name.in_(list(waits)))
+                            .where(message_buffer.c.expires_at > now)
+                            .order_by(message_buffer.c.created_at)).all()
+        for row in rows:
+            if row.business_key is not None and row.business_key != inst.business_key:
+                continue
+            if any(inst.variables_before.get(k) != v for k, v in json.loads(row.correlation_keys).items()):
+                continue
+            if conn.execute(message_buffer.delete().where(message_buffer.c.id == row.id)).rowcount != 1:
+                continue  # someone else took it
+            variables = json.loads(row.variables)
+            self._deliver(inst, row.message_name, variables, waits[row.message_name])
+            history = [HistoryEntry("message.received", user_id=user, data={
+                "name": row.message_name, "variables": variables, "buffered": True})]
+            self._advance_and_save(conn, inst, user, history)
+            return
 
     def _load_running(self, conn: Connection, instance_id: str) -> LoadedInstance:
         inst = self.store.load(conn, instance_id)

@@ -31,7 +31,8 @@ signals) and restores the previous trace function (pytest, coverage, debuggers) 
 drops a trace function that raised, so a script must not be able to swallow the timeout and keep going:
 every ``except`` handler and ``finally`` block is compiled with a guard call as its first statement that
 re-raises ``ScriptTimeout`` once the deadline has passed, and except-clause types are restricted to
-expressions that cannot run script code.
+expressions that cannot run script code.  ``while`` bodies get the same guard, because CPython 3.11 emits
+no line event for a single-instruction loop (``while True: pass``).
 
 Bounded: pure-Python looping and recursion (time limit, ``RecursionError``); ``**`` / ``<<`` with a constant
 right operand above ``MAX_EXPONENT`` and constant powers above ``MAX_CONSTANT_BITS``; repetition of a literal
@@ -309,6 +310,7 @@ class _Validator(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
+        self.generic_visit(node)  # inner attributes first, so `().__class__.__base__` names `__class__`
         problem = _attribute_problem(node.attr)
         if problem:
             self._reject(problem, node)
@@ -319,7 +321,6 @@ class _Validator(ast.NodeVisitor):
             template_problem = _format_template_problem(receiver.value)
             if template_problem:
                 self._reject(template_problem, node)
-        self.generic_visit(node)
 
     def visit_Call(self, node: ast.Call) -> None:
         if isinstance(node.func, ast.Name) and node.func.id in DENIED_NAMES:
@@ -414,7 +415,7 @@ class _Validator(ast.NodeVisitor):
 
 
 class _InsertGuards(ast.NodeTransformer):
-    """Starts every except handler and finally block with a deadline check (see the module docstring)."""
+    """Starts every while-loop body, except handler and finally block with a deadline check."""
 
     @staticmethod
     def _guard(anchor: ast.stmt) -> ast.stmt:
@@ -422,6 +423,12 @@ class _InsertGuards(ast.NodeTransformer):
         return ast.copy_location(call, anchor)
 
     def visit_ExceptHandler(self, node: ast.ExceptHandler) -> ast.ExceptHandler:
+        self.generic_visit(node)
+        node.body.insert(0, self._guard(node.body[0]))
+        return node
+
+    def visit_While(self, node: ast.While) -> ast.While:
+        # CPython 3.11 emits no line event for a one-instruction loop such as `while True: pass`.
         self.generic_visit(node)
         node.body.insert(0, self._guard(node.body[0]))
         return node
@@ -481,9 +488,11 @@ def check(source: str, mode: Literal["exec", "eval"]) -> types.CodeType:
 # ------------------------------------------------------------------------------------------------ runtime
 
 
-def _iter(obj: Any) -> Any:
+def _iter(*args: Any) -> Any:
     """One-argument ``iter``: ``iter(callable, sentinel)`` can loop forever inside C, past the time limit."""
-    return iter(obj)
+    if len(args) != 1:
+        raise TypeError("iter() takes exactly one argument in scripts (the sentinel form is not available)")
+    return iter(args[0])
 
 
 def _pow(base: Any, exp: Any, mod: Any = None) -> Any:

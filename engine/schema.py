@@ -160,6 +160,19 @@ message_subscription = sa.Table(
     sa.Index("ix_message_subscription_instance", "instance_id"),
 )
 
+message_buffer = sa.Table(
+    "message_buffer",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("message_name", sa.String(200), nullable=False),
+    sa.Column("business_key", sa.String(200), nullable=True),
+    sa.Column("correlation_keys", sa.Text, nullable=False),
+    sa.Column("variables", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Index("ix_message_buffer_name", "message_name", "expires_at"),
+)
+
 history_event = sa.Table(
     "history_event",
     metadata,

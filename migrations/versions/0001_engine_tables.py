@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 14:27:15.257648
+Create Date: 2026-11-24 14:29:20.966349
 """
 from alembic import op
 import sqlalchemy as sa
@@ -48,6 +48,19 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('history_event', schema=None) as batch_op:
         batch_op.create_index('ix_history_event_instance', ['instance_id', 'id'], unique=False)
+
+    op.create_table('message_buffer',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('message_name', sa.String(length=200), nullable=False),
+    sa.Column('business_key', sa.String(length=200), nullable=True),
+    sa.Column('correlation_keys', sa.Text(), nullable=False),
+    sa.Column('variables', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('message_buffer', schema=None) as batch_op:
+        batch_op.create_index('ix_message_buffer_name', ['message_name', 'expires_at'], unique=False)
 
     op.create_table('worker_heartbeat',
     sa.Column('id', sa.String(length=200), nullable=False),
@@ -213,6 +226,10 @@ def downgrade() -> None:
     op.drop_table('process_instance')
     op.drop_table('process_definition')
     op.drop_table('worker_heartbeat')
+    with op.batch_alter_table('message_buffer', schema=None) as batch_op:
+        batch_op.drop_index('ix_message_buffer_name')
+
+    op.drop_table('message_buffer')
     with op.batch_alter_table('history_event', schema=None) as batch_op:
         batch_op.drop_index('ix_history_event_instance')
 

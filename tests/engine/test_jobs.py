@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time as time_module
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -13,7 +14,7 @@ from api.services import ConnectorGateway
 from connectors import default_registry
 from connectors.registry import ConnectorContext
 from engine.database import Database, utcnow
-from engine.errors import DeploymentError, InvalidState
+from engine.errors import DeploymentError, InvalidState, NotFound
 from engine.jobs import JobExecutor, backoff
 from engine.runtime import Engine
 from tests.engine.conftest import bpmn
@@ -163,3 +164,44 @@ def test_backoff_grows_exponentially_with_jitter() -> None:
     assert all(1 <= d <= 2 for d in first) and all(8 <= d <= 16 for d in fourth)
     assert len(set(first)) > 1
     assert backoff(40) <= 3600
+
+
+def test_a_buffered_message_reaches_an_instance_that_waits_later(engine: Engine) -> None:
+    engine.deploy(bpmn("jobs_buffered_message.bpmn"))
+    early = engine.start("buffered-payment", {"invoice": "R-1"}, business_key="R-1")
+    other = engine.start("buffered-payment", {"invoice": "R-2"}, business_key="R-2")
+    with pytest.raises(NotFound, match="payment_received"):
+        engine.correlate_message("payment_received", {"paid": 10})
+    assert engine.correlate_message("payment_received", {"paid": 99}, business_key="R-1",
+                                    buffer_seconds=60) == []
+    [task] = engine.list_tasks(instance_id=other.id)
+    assert engine.complete_task(task.id, {}).state == "running"  # R-2 does not match the buffered message
+    [task] = engine.list_tasks(instance_id=early.id)
+    done = engine.complete_task(task.id, {})
+    assert done.state == "completed" and done.variables["paid"] == 99
+    received = [h.data for h in engine.history(early.id) if h.type == "message.received"]
+    assert received == [{"name": "payment_received", "variables": {"paid": 99}, "buffered": True}]
+
+
+def test_an_expired_buffered_message_is_not_delivered(engine: Engine) -> None:
+    engine.deploy(bpmn("jobs_buffered_message.bpmn"))
+    instance = engine.start("buffered-payment", {"invoice": "R-3"})
+    engine.correlate_message("payment_received", {"paid": 1}, buffer_seconds=0.01)
+    time_module.sleep(0.05)
+    [task] = engine.list_tasks(instance_id=instance.id)
+    assert engine.complete_task(task.id, {}).active_elements == ["run"]
+
+
+def test_retries_come_from_the_service_task_extension(engine: Engine, flaky: Flaky) -> None:
+    retry = b'<spiffworkflow:retry retries="1" backoff_base="5"/>'
+    xml = bpmn("jobs_flaky.bpmn")[0][1].replace(
+        b"</spiffworkflow:parameters>", b"</spiffworkflow:parameters>" + retry
+    ).replace(b'id="jobs-flaky"', b'id="jobs-flaky-once"')
+    engine.deploy([("once.bpmn", xml)])
+    flaky.broken = True
+    instance = engine.start("jobs-flaky-once", {"failures": 0})
+    [job] = engine.jobs(instance_id=instance.id)
+    assert job.max_attempts == 2
+    engine.run_jobs(now=utcnow() + FAR)
+    engine.run_jobs(now=utcnow() + FAR)
+    assert engine.jobs(instance_id=instance.id)[0].state == "failed"
