@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
@@ -45,6 +46,7 @@ class Snapshot:
     timers: dict[str, tuple[Any, datetime | None]] = field(default_factory=dict)
     messages: dict[str, Any] = field(default_factory=dict)
     services: dict[str, Any] = field(default_factory=dict)
+    signals: dict[str, Any] = field(default_factory=dict)
 
 
 def take_snapshot(workflow: BpmnWorkflow) -> Snapshot:
@@ -62,6 +64,8 @@ def take_snapshot(workflow: BpmnWorkflow) -> Snapshot:
             snap.timers[str(task.id)] = (task, timer_due(task))
         elif isinstance(definition, MessageEventDefinition):
             snap.messages[str(task.id)] = task
+        elif isinstance(definition, SignalEventDefinition):
+            snap.signals[str(task.id)] = task
     return snap
 
 
@@ -300,19 +304,22 @@ class InstanceStore:
 
     def _project_messages(self, conn: Connection, inst: LoadedInstance, after: Snapshot,
                           history: list[HistoryEntry], now: datetime) -> None:
-        gone = [tid for tid in inst.before.messages if tid not in after.messages]
-        if gone:
-            conn.execute(message_subscription.delete().where(message_subscription.c.instance_id == inst.id)
-                         .where(message_subscription.c.task_id.in_(gone)))
-        new = [task for tid, task in after.messages.items() if tid not in inst.before.messages]
-        for task in new:
-            history.append(entry_for(task, "element.entered",
-                                     data={"waitsFor": "message", "name": task.task_spec.event_definition.name}))
-        if new:
-            conn.execute(message_subscription.insert(), [dict(
-                id=str(uuid.uuid4()), instance_id=inst.id, task_id=str(task.id),
-                message_name=task.task_spec.event_definition.name, element_id=element_id(task),
-                business_key=inst.business_key, created_at=now) for task in new])
+        """Waiting message and signal catch events become subscriptions that correlation looks up."""
+        for kind, before, current in (("message", inst.before.messages, after.messages),
+                                      ("signal", inst.before.signals, after.signals)):
+            gone = [tid for tid in before if tid not in current]
+            if gone:
+                conn.execute(message_subscription.delete().where(message_subscription.c.instance_id == inst.id)
+                             .where(message_subscription.c.task_id.in_(gone)))
+            new = [task for tid, task in current.items() if tid not in before]
+            for task in new:
+                history.append(entry_for(task, "element.entered",
+                                         data={"waitsFor": kind, "name": task.task_spec.event_definition.name}))
+            if new:
+                conn.execute(message_subscription.insert(), [dict(
+                    id=str(uuid.uuid4()), instance_id=inst.id, task_id=str(task.id), kind=kind,
+                    message_name=task.task_spec.event_definition.name, element_id=element_id(task),
+                    business_key=inst.business_key, created_at=now) for task in new])
 
     def _write_history(self, conn: Connection, instance_id: str, history: list[HistoryEntry]) -> None:
         if not history:

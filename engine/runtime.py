@@ -23,6 +23,7 @@ from .database import Database, as_utc, utcnow
 from .errors import Conflict, FormValidationError, InvalidState, NotFound, ProcessError
 from .instances import CANCELLED, RUNNING, InstanceStore, LoadedInstance
 from .jobs import START_TIMER_JOB, TIMER_JOB, JobExecutor, JobView, get_job, list_jobs, retry_job
+from .queries import InstanceFilter, InstanceSummary, TaskFilter, TaskView, query_instances, query_tasks, task_view
 from .repository import DefinitionRepository, DeploymentResult
 from .sandbox import RestrictedScriptEngine, SandboxEnvironment
 from .schema import (
@@ -55,27 +56,6 @@ class InstanceView:
 
 
 @dataclass(frozen=True)
-class TaskView:
-    id: str
-    instance_id: str
-    element_id: str
-    name: str | None
-    lane: str | None
-    candidate_groups: list[str]
-    assignee: str | None
-    form_key: str | None
-    due_at: datetime | None
-    priority: int
-    process_key: str
-    business_key: str | None
-    state: str
-    created_at: datetime
-    claimed_at: datetime | None
-    completed_at: datetime | None
-    completed_by: str | None
-
-
-@dataclass(frozen=True)
 class HistoryView:
     id: int
     at: datetime
@@ -86,14 +66,6 @@ class HistoryView:
     task_id: str | None
     user_id: str | None
     data: dict[str, Any] | None
-
-
-def _task_view(row: Any) -> TaskView:
-    return TaskView(row.id, row.instance_id, row.element_id, row.name, row.lane,
-                    row.candidate_groups.split(",") if row.candidate_groups else [], row.assignee,
-                    row.form_key, as_utc(row.due_at), row.priority, row.process_key, row.business_key,
-                    row.state, as_utc(row.created_at) or utcnow(), as_utc(row.claimed_at),
-                    as_utc(row.completed_at), row.completed_by)
 
 
 class Engine:
@@ -188,24 +160,55 @@ class Engine:
     # -- user tasks -----------------------------------------------------------------------------------
     def list_tasks(self, instance_id: str | None = None, state: str | None = "open",
                    assignee: str | None = None, candidate_group: str | None = None) -> list[TaskView]:
-        from .schema import user_task_group
+        tasks, _total = self.query_tasks(TaskFilter(instance_id=instance_id, state=state, assignee=assignee,
+                                                    candidate_group=candidate_group, limit=1000))
+        return tasks
 
-        query = sa.select(user_task).order_by(user_task.c.created_at, user_task.c.id)
-        if instance_id is not None:
-            query = query.where(user_task.c.instance_id == instance_id)
-        if state is not None:
-            query = query.where(user_task.c.state == state)
-        if assignee is not None:
-            query = query.where(user_task.c.assignee == assignee)
-        if candidate_group is not None:
-            query = query.where(user_task.c.id.in_(sa.select(user_task_group.c.task_id)
-                                                   .where(user_task_group.c.group_name == candidate_group)))
+    def query_tasks(self, task_filter: TaskFilter) -> tuple[list[TaskView], int]:
         with self.db.read() as conn:
-            return [_task_view(row) for row in conn.execute(query)]
+            return query_tasks(conn, task_filter)
+
+    def query_instances(self, instance_filter: InstanceFilter) -> tuple[list[InstanceSummary], int]:
+        with self.db.read() as conn:
+            return query_instances(conn, instance_filter)
+
+    def set_variables(self, instance_id: str, changes: dict[str, Any], removed: list[str] | None = None,
+                      user: str | None = None) -> InstanceView:
+        """Change data of a running instance (at every task that waits), recorded in the history."""
+        with self.transaction() as conn:
+            inst = self._load_running(conn, instance_id)
+            live = [t for t in inst.workflow.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED)]
+            for task in live:
+                task.data.update(changes)
+                for name in removed or []:
+                    task.data.pop(name, None)
+            self.store.save(conn, inst, [], user)
+            return self._view(inst)
+
+    def broadcast_signal(self, name: str, variables: dict[str, Any] | None = None,
+                         user: str | None = None) -> list[InstanceView]:
+        """Throw a signal to every running instance that catches it; return those that did."""
+        reached = []
+        with self.transaction() as conn:
+            ids = [r.instance_id for r in conn.execute(
+                sa.select(message_subscription.c.instance_id).where(message_subscription.c.message_name == name)
+                .where(message_subscription.c.kind == "signal").distinct())]
+            for instance_id in ids:
+                inst = self.store.load(conn, instance_id)
+                waiting = [t for t in inst.before.signals.values() if t.task_spec.event_definition.name == name]
+                if not waiting:
+                    continue
+                inst.workflow.catch(BpmnEvent(waiting[0].task_spec.event_definition, payload=dict(variables or {})))
+                for task in waiting:
+                    task.data.update(variables or {})
+                history = [HistoryEntry("signal.received", user_id=user, data={"name": name, "variables": variables})]
+                self._advance_and_save(conn, inst, user, history)
+                reached.append(self._view(inst))
+        return reached
 
     def get_task(self, task_id: str) -> TaskView:
         with self.db.read() as conn:
-            return _task_view(self._task_row(conn, task_id))
+            return task_view(self._task_row(conn, task_id))
 
     def task_form(self, task_id: str) -> dict[str, Any] | None:
         with self.db.read() as conn:
@@ -273,7 +276,7 @@ class Engine:
         variables = variables or {}
         with self.transaction() as conn:
             query = sa.select(message_subscription.c.instance_id, message_subscription.c.task_id) \
-                .where(message_subscription.c.message_name == name)
+                .where(message_subscription.c.message_name == name).where(message_subscription.c.kind == "message")
             if business_key is not None:
                 query = query.where(message_subscription.c.business_key == business_key)
             candidates: dict[str, list[str]] = {}
@@ -465,7 +468,7 @@ class Engine:
         conn.execute(history_event.insert().values(
             instance_id=row.instance_id, at=now, type=event, element_id=row.element_id, element_name=row.name,
             element_type="UserTask", task_id=row.id, user_id=user, data=json.dumps({"assignee": assignee})))
-        return _task_view(conn.execute(sa.select(user_task).where(user_task.c.id == row.id)).one())
+        return task_view(conn.execute(sa.select(user_task).where(user_task.c.id == row.id)).one())
 
     def _validate_form(self, conn: Connection, form_key: str, data: dict[str, Any]) -> None:
         schema = self.repository.form(conn, form_key)

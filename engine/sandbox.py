@@ -32,7 +32,8 @@ drops a trace function that raised, so a script must not be able to swallow the 
 every ``except`` handler and ``finally`` block is compiled with a guard call as its first statement that
 re-raises ``ScriptTimeout`` once the deadline has passed, and except-clause types are restricted to
 expressions that cannot run script code.  ``while`` bodies get the same guard, because CPython 3.11 emits
-no line event for a single-instruction loop (``while True: pass``).
+no line event for a single-instruction loop (``while True: pass``).  The guard also re-installs the tracer
+if CPython dropped it for another error raised inside it (a ``RecursionError`` the script then caught).
 
 Bounded: pure-Python looping and recursion (time limit, ``RecursionError``); ``**`` / ``<<`` with a constant
 right operand above ``MAX_EXPONENT`` and constant powers above ``MAX_CONSTANT_BITS``; repetition of a literal
@@ -258,7 +259,8 @@ def _literal_length(node: ast.expr) -> float | None:
 
 
 def _describe_number(value: float) -> str:
-    return "the constant" if math.isinf(value) else str(int(value))
+    """`` 123`` for a folded constant, nothing for one too big to fold (the message then reads fine too)."""
+    return "" if math.isinf(value) else f" {int(value)}"
 
 
 class _Validator(ast.NodeVisitor):
@@ -384,7 +386,7 @@ class _Validator(ast.NodeVisitor):
             amount = _fold(right)
             what = "exponent" if isinstance(op, ast.Pow) else "shift"
             if amount is not None and amount > MAX_EXPONENT:
-                self._reject(f"{what} {_describe_number(amount)} is too large (max {MAX_EXPONENT})", node)
+                self._reject(f"{what}{_describe_number(amount)} is too large (max {MAX_EXPONENT})", node)
             base = _fold(left) if left is not None else None
             if (
                 isinstance(op, ast.Pow)
@@ -400,7 +402,7 @@ class _Validator(ast.NodeVisitor):
                 length, times = _literal_length(sequence), _fold(count)
                 if length is not None and times is not None and length * times > MAX_LITERAL_REPEAT:
                     self._reject(
-                        f"repeating a literal {_describe_number(times)} times is too large "
+                        f"repeating a literal{_describe_number(times)} times is too large "
                         f"(max {MAX_LITERAL_REPEAT} items)",
                         node,
                     )
@@ -563,19 +565,22 @@ def _is_non_data(value: Any) -> bool:
 class _Run:
     """Deadline bookkeeping for one evaluate/execute call; its bound methods are the tracer and guard."""
 
-    __slots__ = ("deadline", "time_limit", "events")
+    __slots__ = ("deadline", "time_limit", "events", "tracer", "local_tracer")
 
     def __init__(self, time_limit: float) -> None:
         self.time_limit = time_limit
         self.deadline = time.monotonic() + time_limit
         self.events = 0
+        # Bound once, so sys.gettrace() can be compared by identity in guard().
+        self.tracer: Callable[[types.FrameType, str, Any], Any] = self.trace
+        self.local_tracer: Callable[[types.FrameType, str, Any], Any] = self.local_trace
 
     def trace(self, frame: types.FrameType, event: str, arg: Any) -> Callable[..., Any] | None:
         """Global tracer: only sandbox frames get line events, everything else runs untraced."""
         if frame.f_code.co_filename != SCRIPT_FILENAME:
             return None
         self.local_trace(frame, event, arg)
-        return self.local_trace
+        return self.local_tracer
 
     def local_trace(self, frame: types.FrameType, event: str, arg: Any) -> Callable[..., Any]:
         self.events += 1
@@ -583,11 +588,17 @@ class _Run:
             self.events = 0
             if time.monotonic() > self.deadline:
                 raise ScriptTimeout(self.time_limit)
-        return self.local_trace
+        return self.local_tracer
 
     def guard(self) -> None:
+        """Compiled into while bodies, except handlers and finally blocks of every script."""
         if time.monotonic() > self.deadline:
             raise ScriptTimeout(self.time_limit)
+        if sys.gettrace() is not self.tracer:
+            # CPython drops a trace function that raised, e.g. a RecursionError hit inside it, which the
+            # script may then have caught: re-arm, including for the frame that is running the handler.
+            sys.settrace(self.tracer)
+            sys._getframe(1).f_trace = self.local_tracer
 
 
 class SandboxEnvironment(BasePythonScriptEngineEnvironment):
@@ -618,7 +629,7 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
         run = _Run(self.time_limit)
         namespace[_GUARD_NAME] = run.guard
         previous = sys.gettrace()
-        sys.settrace(run.trace)
+        sys.settrace(run.tracer)
         try:
             return eval(code, namespace)  # exec-mode code objects run the same way and return None
         finally:

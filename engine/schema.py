@@ -152,6 +152,7 @@ message_subscription = sa.Table(
     sa.Column("id", sa.String(36), primary_key=True),
     sa.Column("instance_id", sa.String(36), sa.ForeignKey("process_instance.id"), nullable=False),
     sa.Column("task_id", sa.String(36), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
     sa.Column("message_name", sa.String(200), nullable=False),
     sa.Column("element_id", sa.String(200), nullable=False),
     sa.Column("business_key", sa.String(200), nullable=True),

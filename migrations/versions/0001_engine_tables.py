@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 14:29:20.966349
+Create Date: 2026-11-24 14:31:25.975121
 """
 from alembic import op
 import sqlalchemy as sa
@@ -139,6 +139,7 @@ def upgrade() -> None:
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('instance_id', sa.String(length=36), nullable=False),
     sa.Column('task_id', sa.String(length=36), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
     sa.Column('message_name', sa.String(length=200), nullable=False),
     sa.Column('element_id', sa.String(length=200), nullable=False),
     sa.Column('business_key', sa.String(length=200), nullable=True),
