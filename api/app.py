@@ -1,10 +1,9 @@
-"""The FastAPI application: the REST API under /api/v1 and the pages share it."""
+"""The FastAPI application: the REST API under /api/v1 (the pages will share the app and its login)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
@@ -13,9 +12,14 @@ from connectors import default_registry
 from engine.database import Database
 from engine.runtime import Engine
 
+from . import problems
+from .identity import Identity, LoginLimiter
+from .routes import definitions, events, instances, jobs, system, tasks
 from .services import ConnectorGateway
 from .settings import Settings
 from .worker import JobWorker
+
+API_PREFIX = "/api/v1"
 
 
 def build_engine(settings: Settings) -> Engine:
@@ -23,7 +27,7 @@ def build_engine(settings: Settings) -> Engine:
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None,
-               run_worker: bool = True) -> FastAPI:
+               run_worker: bool = True, identity: Identity | None = None) -> FastAPI:
     settings = settings or Settings()
     engine = engine or build_engine(settings)
     worker = JobWorker(engine, settings.worker_poll_seconds)
@@ -36,24 +40,23 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
         worker.stop()
 
     app = FastAPI(title="Silverflow", version="0.1.0", lifespan=lifespan, docs_url="/api/docs",
-                  openapi_url="/api/v1/openapi.json")
+                  openapi_url=f"{API_PREFIX}/openapi.json",
+                  description="BPMN processes for the customer lifecycle of an ISP: deploy, start, work tasks, "
+                              "correlate messages, watch jobs and incidents. Authenticate with "
+                              "`Authorization: Bearer <api key>` or a login session.")
     app.state.engine = engine
+    app.state.identity = identity or Identity()
+    app.state.login_limiter = LoginLimiter()
+    problems.install(app)
+    for module in (definitions, instances, tasks, events, jobs, system):
+        app.include_router(module.router, prefix=API_PREFIX)
 
-    @app.get("/api/v1/health")
-    def health() -> dict[str, Any]:
-        with engine.db.read() as conn:
-            definitions = engine.repository.count_keys(conn)
-        age = engine.worker_heartbeat_age()
-        return {"status": "ok", "database": engine.db.dialect, "processDefinitions": definitions,
-                "workerHeartbeatAgeSeconds": None if age is None else round(age, 1)}
-
-    @app.get("/", response_class=HTMLResponse)
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> str:
         return (
             "<!doctype html><html lang=de><head><meta charset=utf-8><title>Silverflow</title></head><body>"
             "<h1>Silverflow</h1><p>Die Prozess-Engine läuft.</p><ul>"
-            "<li><a href='/api/docs'>REST API (OpenAPI)</a></li>"
-            "<li><a href='/api/v1/health'>Health</a></li></ul></body></html>"
+            "<li><a href='/api/docs'>REST API (OpenAPI)</a></li></ul></body></html>"
         )
 
     return app

@@ -17,6 +17,7 @@ from typing import Any
 
 from engine.errors import DeploymentError, EngineError
 
+from .identity import IdentityError
 from .settings import PROJECT_ROOT, Settings
 
 
@@ -81,9 +82,63 @@ def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
     return _deploy(settings, [Path(p) for p in args.files], args.user)
 
 
+DEMO_USERS = [
+    # username, password, roles, groups (named like the BPMN lanes)
+    ("admin", "silverflow-admin", ["admin"], []),
+    ("designer", "silverflow-designer", ["designer"], []),
+    ("manager", "silverflow-manager", ["manager"], ["management"]),
+    ("sales", "silverflow-sales", ["clerk"], ["sales", "staff"]),
+    ("backoffice", "silverflow-backoffice", ["clerk"], ["backoffice", "billing", "staff"]),
+    ("servicedesk", "silverflow-servicedesk", ["clerk"], ["servicedesk", "provisioning", "staff"]),
+]
+
+
 def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
     paths = [p for p in (settings.processes_dir, settings.forms_dir) if p.exists()]
-    return _deploy(settings, paths, "demo-data")
+    _deploy(settings, paths, "demo-data")
+    from .identity import Identity
+
+    engine = _engine(settings)
+    identity = Identity()
+    with engine.db.transaction() as conn:
+        for username, password, roles, groups in DEMO_USERS:
+            identity.ensure_user(conn, username, password, roles, groups)
+    print("demo users (username / password — roles):")
+    for username, password, roles, groups in DEMO_USERS:
+        print(f"  {username:12s} / {password:24s} — {', '.join(roles)}; groups {', '.join(groups) or '-'}")
+    return 0
+
+
+def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+
+    from .identity import Identity
+
+    password = args.password or (getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().strip())
+    with _engine(settings).db.transaction() as conn:
+        Identity().add_user(conn, args.username, password, args.role, args.group, args.name, args.email)
+    print(f"user {args.username} added with roles {', '.join(args.role) or '-'}")
+    return 0
+
+
+def cmd_key_create(args: argparse.Namespace, settings: Settings) -> int:
+    from .identity import Identity
+
+    with _engine(settings).db.transaction() as conn:
+        created = Identity().create_key(conn, args.name, args.role, args.group, created_by="cli")
+    print(f"API key {created.id} ({created.name}); shown once, store it now:")
+    print(created.secret)
+    return 0
+
+
+def cmd_key_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from .identity import Identity
+
+    with _engine(settings).db.transaction() as conn:
+        if not Identity().revoke_key(conn, args.key_id):
+            raise UsageError(f"no active API key with id {args.key_id}")
+    print(f"API key {args.key_id} revoked")
+    return 0
 
 
 def _parse_vars(pairs: Sequence[str]) -> dict[str, Any]:
@@ -185,6 +240,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("demo-data", help="deploy the shipped processes and forms").set_defaults(func=cmd_demo_data)
 
+    user = sub.add_parser("user", help="manage users").add_subparsers(dest="user_command", required=True)
+    user_add = user.add_parser("add", help="add a user (password from --password or standard input)")
+    user_add.add_argument("username")
+    user_add.add_argument("--password")
+    user_add.add_argument("--role", action="append", default=[], help="designer, clerk, manager, admin, integration")
+    user_add.add_argument("--group", action="append", default=[], help="a group (named like a BPMN lane)")
+    user_add.add_argument("--name")
+    user_add.add_argument("--email")
+    user_add.set_defaults(func=cmd_user_add)
+
+    key = sub.add_parser("key", help="manage API keys").add_subparsers(dest="key_command", required=True)
+    key_create = key.add_parser("create", help="create an API key for an integration")
+    key_create.add_argument("name")
+    key_create.add_argument("--role", action="append", default=["integration"])
+    key_create.add_argument("--group", action="append", default=[])
+    key_create.set_defaults(func=cmd_key_create)
+    key_revoke = key.add_parser("revoke", help="revoke an API key")
+    key_revoke.add_argument("key_id")
+    key_revoke.set_defaults(func=cmd_key_revoke)
+
     run = sub.add_parser("run-instance", help="start an instance and show where it waits")
     run.add_argument("key")
     run.add_argument("--var", action="append", default=[], metavar="NAME=VALUE")
@@ -202,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args, settings))
     except DeploymentError as exc:
         print(f"silverflow: deploy refused: {exc}", file=sys.stderr)
-    except (UsageError, EngineError) as exc:
+    except (UsageError, EngineError, IdentityError) as exc:
         print(f"silverflow: {exc}", file=sys.stderr)
     except Exception as exc:  # noqa: BLE001 - the CLI promises one line, never a traceback
         print(f"silverflow: {type(exc).__name__}: {exc}", file=sys.stderr)

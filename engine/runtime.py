@@ -56,6 +56,13 @@ class InstanceView:
 
 
 @dataclass(frozen=True)
+class Correlation:
+    delivered: list[InstanceView]
+    started: list[InstanceView]
+    buffered: bool
+
+
+@dataclass(frozen=True)
 class HistoryView:
     id: int
     at: datetime
@@ -267,6 +274,13 @@ class Engine:
                           business_key: str | None = None,
                           correlation_keys: dict[str, Any] | None = None,
                           user: str | None = None, buffer_seconds: float | None = None) -> list[InstanceView]:
+        """The instances a message reached (delivered to or started); see ``correlate``."""
+        result = self.correlate(name, variables, business_key, correlation_keys, user, buffer_seconds)
+        return result.delivered + result.started
+
+    def correlate(self, name: str, variables: dict[str, Any] | None = None, business_key: str | None = None,
+                  correlation_keys: dict[str, Any] | None = None, user: str | None = None,
+                  buffer_seconds: float | None = None) -> Correlation:
         """Deliver to every instance waiting for the message that matches; else start by message.
 
         When nothing waits and nothing starts, the message is kept for ``buffer_seconds`` (and an empty list
@@ -294,7 +308,7 @@ class Engine:
                 self._advance_and_save(conn, inst, user, history)
                 delivered.append(self._view(inst))
             if delivered:
-                return delivered
+                return Correlation(delivered, [], False)
             started = self._start_by_message(conn, name, variables, business_key, user)
             if not started and buffer_seconds:
                 now = utcnow()
@@ -302,12 +316,12 @@ class Engine:
                     id=str(uuid.uuid4()), message_name=name, business_key=business_key,
                     correlation_keys=json.dumps(correlation_keys or {}), variables=json.dumps(variables),
                     created_at=now, expires_at=now + timedelta(seconds=buffer_seconds)))
-                return []
+                return Correlation([], [], True)
             if not started:
                 raise NotFound(f"no process instance waits for message '{name}'"
                                + (f" with {correlation_keys}" if correlation_keys else "")
                                + " and no process starts with it")
-            return started
+            return Correlation([], started, False)
 
     def _deliver(self, inst: LoadedInstance, name: str, variables: dict[str, Any], task_id: str) -> None:
         task = self.store.task(inst, task_id)

@@ -8,13 +8,14 @@ from logging.config import fileConfig
 from alembic import context
 
 from engine.database import create_db_engine
+from api.identity import metadata as identity_metadata
 from engine.schema import metadata as engine_metadata
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
-target_metadata = [engine_metadata]
+target_metadata = [engine_metadata, identity_metadata]
 
 
 def database_url() -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from api.cli import main
+from api.identity import Identity
 from engine.database import Database
 from engine.runtime import Engine
 
@@ -27,6 +28,8 @@ def test_serve_answers_and_fires_timers(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'serve.db'}"
     assert main(["--database-url", url, "migrate"]) == 0
     engine = Engine(Database(url))
+    with engine.db.transaction() as conn:
+        key = Identity().create_key(conn, "probe", ["integration"], [], "test").secret
     engine.deploy([("w.bpmn", (ROOT / "tests/engine/bpmn/sched_short_wait.bpmn").read_bytes())])
     instance = engine.start("short-wait")
     assert instance.state == "running" and instance.active_elements == ["run"]
@@ -39,7 +42,8 @@ def test_serve_answers_and_fires_timers(tmp_path: Path) -> None:
         deadline = time.monotonic() + 30
         while True:
             try:
-                health = httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2)
+                health = httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2,
+                                   headers={"Authorization": f"Bearer {key}"})
                 break
             except httpx.TransportError:
                 assert server.poll() is None, server.stdout.read().decode() if server.stdout else ""

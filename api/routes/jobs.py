@@ -1,0 +1,34 @@
+"""Jobs and incidents (failed jobs): inspect and retry after fixing the cause."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from ..identity import Principal
+from ..models import JobDetailOut, JobOut
+from ..security import require
+from .definitions import engine_of
+
+router = APIRouter(tags=["jobs"])
+
+
+@router.get("/jobs", response_model=list[JobOut])
+def list_jobs(request: Request, _p: Annotated[Principal, Depends(require("manager", "designer", "integration"))],
+              state: str | None = None, kind: str | None = None,
+              instance_id: Annotated[str | None, Query(alias="instanceId")] = None,
+              limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[JobOut]:
+    return [JobOut(**j.__dict__) for j in engine_of(request).jobs(state, instance_id, kind, limit)]
+
+
+@router.get("/jobs/{job_id}", response_model=JobDetailOut)
+def get_job(request: Request, job_id: str,
+            _p: Annotated[Principal, Depends(require("manager", "designer", "integration"))]) -> JobDetailOut:
+    return JobDetailOut(**engine_of(request).get_job(job_id).__dict__)
+
+
+@router.post("/jobs/{job_id}/retry", response_model=JobDetailOut)
+def retry(request: Request, job_id: str,
+          _p: Annotated[Principal, Depends(require("manager", "integration"))]) -> JobDetailOut:
+    return JobDetailOut(**engine_of(request).retry_job(job_id).__dict__)

@@ -1,0 +1,75 @@
+"""Health, Prometheus metrics, and login/logout for browser sessions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from engine.metrics import collect
+
+from ..identity import Identity, LoginLimiter, Principal
+from ..models import HealthOut, LoginIn, MeOut
+from ..problems import ApiProblem
+from ..security import SESSION_COOKIE, require
+from .definitions import engine_of
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/health", response_model=HealthOut)
+def health(request: Request, _p: Annotated[Principal, Depends(require())]) -> HealthOut:
+    engine = engine_of(request)
+    with engine.db.read() as conn:
+        definitions = engine.repository.count_keys(conn)
+    age = engine.worker_heartbeat_age()
+    return HealthOut(status="ok", database=engine.db.dialect, process_definitions=definitions,
+                     worker_heartbeat_age_seconds=None if age is None else round(age, 1))
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+def metrics(request: Request, _p: Annotated[Principal, Depends(require())]) -> Response:
+    engine = engine_of(request)
+    with engine.db.read() as conn:
+        text = collect(conn)
+    return Response(text, media_type="text/plain; version=0.0.4")
+
+
+@router.post("/auth/login", response_model=MeOut)
+def login(request: Request, response: Response, body: LoginIn) -> MeOut:
+    identity: Identity = request.app.state.identity
+    limiter: LoginLimiter = request.app.state.login_limiter
+    client = request.client.host if request.client else "?"
+    key = f"{body.username}|{client}"
+    if limiter.blocked(key):
+        raise ApiProblem(429, "Too many attempts", "too many failed logins; wait a few minutes", "rate-limited",
+                         headers={"Retry-After": str(int(limiter.window))})
+    engine = engine_of(request)
+    with engine.db.transaction() as conn:
+        principal = identity.verify_password(conn, body.username, body.password)
+        if principal is None:
+            limiter.failed(key)
+            raise ApiProblem(401, "Unauthorized", "unknown user or wrong password", "unauthorized")
+        token, csrf = identity.open_session(conn, principal.name)
+    limiter.succeeded(key)
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax",
+                        secure=request.url.scheme == "https", max_age=12 * 3600, path="/")
+    return MeOut(name=principal.name, kind="user", roles=sorted(principal.roles), groups=sorted(principal.groups),
+                 csrf_token=csrf)
+
+
+@router.post("/auth/logout", status_code=204)
+def logout(request: Request, _p: Annotated[Principal, Depends(require())]) -> Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        with engine_of(request).db.transaction() as conn:
+            request.app.state.identity.close_session(conn, token)
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/auth/me", response_model=MeOut)
+def me(principal: Annotated[Principal, Depends(require())]) -> MeOut:
+    return MeOut(name=principal.name, kind=principal.kind, roles=sorted(principal.roles),
+                 groups=sorted(principal.groups), csrf_token=principal.csrf_token)
