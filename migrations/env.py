@@ -7,8 +7,8 @@ from logging.config import fileConfig
 
 from alembic import context
 
-from engine.database import create_db_engine
 from api.identity import metadata as identity_metadata
+from engine.database import create_db_engine
 from engine.schema import metadata as engine_metadata
 
 config = context.config
