@@ -14,7 +14,7 @@ from engine.runtime import Engine
 
 from . import problems
 from .identity import Identity, LoginLimiter
-from .routes import definitions, events, instances, jobs, system, tasks
+from .routes import definitions, events, instances, jobs, system, tasks, webhooks
 from .services import ConnectorGateway
 from .settings import Settings
 from .worker import JobWorker
@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     app.state.identity = identity or Identity()
     app.state.login_limiter = LoginLimiter()
     problems.install(app)
-    for module in (definitions, instances, tasks, events, jobs, system):
+    for module in (definitions, instances, tasks, events, jobs, webhooks, system):
         app.include_router(module.router, prefix=API_PREFIX)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

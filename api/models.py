@@ -189,3 +189,18 @@ class HealthOut(Camel):
     database: str
     process_definitions: int
     worker_heartbeat_age_seconds: float | None
+
+
+class WebhookIn(Camel):
+    url: str = Field(min_length=8, max_length=2000, pattern=r"^https?://")
+    events: list[str] = Field(min_length=1)
+    secret: str | None = Field(default=None, min_length=16, max_length=200)
+
+
+class WebhookOut(Camel):
+    id: str
+    url: str
+    events: list[str]
+    created_by: str | None
+    created_at: datetime
+    secret: str | None = None

@@ -1,6 +1,6 @@
 """Connectors: one module per external system, registered by operator name."""
 
-from . import basic, http
+from . import basic, http, webhook
 from .registry import BusinessError, Connector, ConnectorContext, Registry
 
 
@@ -9,6 +9,7 @@ def default_registry() -> Registry:
     registry = Registry()
     basic.register(registry)
     http.register(registry)
+    webhook.register(registry)
     return registry
 
 

@@ -22,6 +22,7 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy.engine import Connection
 
+from . import webhooks
 from .database import as_utc, utcnow
 from .errors import Conflict, NotFound
 from .pruning import compact
@@ -214,6 +215,11 @@ class InstanceStore:
                                         data={"changed": changed, "removed": removed}))
         if state == COMPLETED:
             history.append(HistoryEntry("instance.completed", user_id=user))
+        inst.jobs_created += webhooks.emit(conn, inst.id, inst.definition.info.key, [
+            (e.type, {"elementId": e.element_id, "taskId": e.task_id, "variables": variables}
+             if e.type == "instance.completed" else {"elementId": e.element_id, "taskId": e.task_id,
+                                                     "name": e.element_name})
+            for e in history if e.type in webhooks.EVENTS])
         self._write_history(conn, inst.id, history)
         inst.before = after
         inst.variables_before = variables

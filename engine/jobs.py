@@ -28,11 +28,12 @@ from .schema import history_event, job, worker_heartbeat
 from .services import ServiceBusinessError, ServiceCall
 from .start_timers import START_TIMER as START_TIMER_JOB
 from .stepper import HistoryEntry, StepContext, advance, complete_service_task, force_timer, throw_business_error
+from .webhooks import WEBHOOK_JOB, emit
 
 if TYPE_CHECKING:
     from .runtime import Engine
 
-RUNNABLE_KINDS = (SERVICE_JOB, TIMER_JOB, START_TIMER_JOB)
+RUNNABLE_KINDS = (SERVICE_JOB, TIMER_JOB, START_TIMER_JOB, WEBHOOK_JOB)
 COMPLETION_ATTEMPTS = 10
 
 
@@ -118,6 +119,8 @@ class JobExecutor:
     def run(self, claimed: ClaimedJob, now: datetime | None = None) -> None:
         if claimed.kind == SERVICE_JOB:
             self._run_service(claimed)
+        elif claimed.kind == WEBHOOK_JOB:
+            self._run_webhook(claimed)
         elif claimed.kind == TIMER_JOB:
             self._complete(claimed, lambda conn: self._fire_timer(conn, claimed))
         else:
@@ -136,6 +139,16 @@ class JobExecutor:
             self._record_failure(claimed, exc)
             return
         self._complete(claimed, lambda conn: self._complete_service(conn, claimed, outcome))
+
+    def _run_webhook(self, claimed: ClaimedJob) -> None:
+        call = ServiceCall(str(claimed.payload["operator"]), dict(claimed.payload["params"]), "", "",
+                           str(claimed.idempotency_key))
+        try:
+            self.engine.services.call(call)
+        except Exception as exc:  # noqa: BLE001 - a refused delivery is retried, then an incident
+            self._record_failure(claimed, exc)
+            return
+        self._complete(claimed, lambda conn: None)
 
     def _complete(self, claimed: ClaimedJob, work: Any) -> None:
         """Apply ``work`` in a transaction; on an optimistic-lock conflict reload and apply it again."""
@@ -206,10 +219,13 @@ class JobExecutor:
             conn.execute(job.update().where(job.c.id == claimed.id).where(job.c.lock_owner == self.worker_id)
                          .values(**values))
             if exhausted and claimed.instance_id:
+                incident = {"jobId": claimed.id, "elementId": claimed.element_id, "error": message[:1000]}
                 conn.execute(history_event.insert().values(
                     instance_id=claimed.instance_id, at=now, type="incident.raised", element_id=claimed.element_id,
                     element_name=None, element_type=None, task_id=claimed.task_id, user_id=None,
-                    data=json.dumps({"jobId": claimed.id, "error": message[:1000]})))
+                    data=json.dumps(incident)))
+                if emit(conn, claimed.instance_id, claimed.process_key, [("incident.raised", incident)]):
+                    self.engine._signal_jobs(conn)
 
 
 def heartbeat(conn: Connection, worker_id: str, host: str, pid: int, started_at: datetime) -> None:

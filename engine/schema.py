@@ -174,6 +174,17 @@ message_buffer = sa.Table(
     sa.Index("ix_message_buffer_name", "message_name", "expires_at"),
 )
 
+webhook_subscription = sa.Table(
+    "webhook_subscription",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("events", sa.String(500), nullable=False),
+    sa.Column("secret", sa.String(200), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
 history_event = sa.Table(
     "history_event",
     metadata,

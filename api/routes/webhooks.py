@@ -1,0 +1,39 @@
+"""Webhook subscriptions: a URL receives signed events (instance completed, task created, incident raised)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from engine import webhooks
+
+from ..identity import Principal
+from ..models import WebhookIn, WebhookOut
+from ..security import require
+from .definitions import engine_of
+
+router = APIRouter(tags=["webhooks"])
+
+
+@router.post("/webhooks", response_model=WebhookOut, status_code=201)
+def subscribe(request: Request, body: WebhookIn,
+              principal: Annotated[Principal, Depends(require("integration"))]) -> WebhookOut:
+    """The secret (generated unless given) is returned once; receivers verify X-Silverflow-Signature with it."""
+    with engine_of(request).db.transaction() as conn:
+        view = webhooks.subscribe(conn, body.url, body.events, principal.name, body.secret)
+    return WebhookOut(**view.__dict__)
+
+
+@router.get("/webhooks", response_model=list[WebhookOut])
+def list_webhooks(request: Request, _p: Annotated[Principal, Depends(require("integration"))]) -> list[WebhookOut]:
+    with engine_of(request).db.read() as conn:
+        return [WebhookOut(**v.__dict__) for v in webhooks.list_subscriptions(conn)]
+
+
+@router.delete("/webhooks/{subscription_id}", status_code=204)
+def unsubscribe(request: Request, subscription_id: str,
+                _p: Annotated[Principal, Depends(require("integration"))]) -> Response:
+    with engine_of(request).db.transaction() as conn:
+        webhooks.unsubscribe(conn, subscription_id)
+    return Response(status_code=204)
