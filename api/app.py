@@ -12,7 +12,7 @@ from connectors import default_registry
 from engine.database import Database
 from engine.runtime import Engine
 
-from . import problems
+from . import openapi, problems
 from .identity import Identity, LoginLimiter
 from .routes import definitions, events, instances, jobs, system, tasks, webhooks
 from .services import ConnectorGateway
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     app.state.identity = identity or Identity()
     app.state.login_limiter = LoginLimiter()
     problems.install(app)
+    openapi.install(app)
     for module in (definitions, instances, tasks, events, jobs, webhooks, system):
         app.include_router(module.router, prefix=API_PREFIX)
 
