@@ -145,6 +145,14 @@ def due_at_of(task: Any, now: datetime) -> datetime | None:
     return None
 
 
+def close_user_tasks(conn: Connection, task_ids: list[str], state: str, now: datetime,
+                     completed_by: str | None = None) -> None:
+    """Close open tasks in the inbox and in its group index together."""
+    conn.execute(user_task.update().where(user_task.c.id.in_(task_ids)).where(user_task.c.state == "open")
+                 .values(state=state, completed_at=now, completed_by=completed_by))
+    conn.execute(user_task_group.update().where(user_task_group.c.task_id.in_(task_ids)).values(state=state))
+
+
 class InstanceStore:
     """Rows ↔ workflows for one engine; shares the definition cache and one serializer."""
 
@@ -229,8 +237,7 @@ class InstanceStore:
                             history: list[HistoryEntry], now: datetime) -> None:
         gone = [tid for tid in inst.before.user_tasks if tid not in after.user_tasks]
         if gone:
-            conn.execute(user_task.update().where(user_task.c.id.in_(gone))
-                         .where(user_task.c.state == "open").values(state="cancelled", completed_at=now))
+            close_user_tasks(conn, gone, "cancelled", now)
             for tid in gone:
                 task = inst.before.user_tasks[tid]
                 if task.has_state(TaskState.CANCELLED):

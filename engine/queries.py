@@ -142,16 +142,41 @@ def query_tasks(conn: Connection, f: TaskFilter) -> tuple[list[TaskView], int]:
     if f.created_after is not None:
         conditions.append(user_task.c.created_at > f.created_after)
     if f.visible_to_groups is not None:
-        visible: list[Any] = [user_task.c.id.in_(sa.select(user_task_group.c.task_id)
-                                      .where(user_task_group.c.group_name.in_(f.visible_to_groups)))]
+        in_my_groups = sa.exists().where(user_task_group.c.task_id == user_task.c.id) \
+            .where(user_task_group.c.group_name.in_(f.visible_to_groups))
+        visible: list[Any] = [in_my_groups]
         if f.visible_to_user is not None:
             visible.append(user_task.c.assignee == f.visible_to_user)
         conditions.append(sa.or_(*visible))
     where = sa.and_(sa.true(), *conditions)
-    total = conn.execute(sa.select(sa.func.count()).select_from(user_task).where(where)).scalar_one()
+    total = _inbox_count(conn, f) if _is_plain_inbox(f) else \
+        conn.execute(sa.select(sa.func.count()).select_from(user_task).where(where)).scalar_one()
     rows = conn.execute(sa.select(user_task).where(where).order_by(*_order(f.sort, TASK_SORTS, user_task.c.id))
                         .limit(f.limit).offset(f.offset))
     return [task_view(r) for r in rows], int(total)
+
+
+def _is_plain_inbox(f: TaskFilter) -> bool:
+    """A clerk's inbox with no other filter: countable from the group index alone."""
+    return (f.visible_to_groups is not None and f.state is not None and f.instance_id is None and f.assignee is None
+            and not f.unassigned and f.candidate_group is None and f.process_key is None and f.business_key is None
+            and f.due_before is None and f.created_after is None)
+
+
+def _inbox_count(conn: Connection, f: TaskFilter) -> int:
+    """Tasks offered to one of the groups (an index-only count) plus those assigned to the user elsewhere."""
+    groups = list(f.visible_to_groups or [])
+    distinct_offered = sa.select(user_task_group.c.task_id).distinct() \
+        .where(user_task_group.c.group_name.in_(groups)).where(user_task_group.c.state == f.state).subquery()
+    offered = conn.execute(sa.select(sa.func.count()).select_from(distinct_offered)).scalar_one() if groups else 0
+    assigned = 0
+    if f.visible_to_user is not None:
+        outside = sa.select(user_task_group.c.task_id).where(user_task_group.c.group_name.in_(groups))
+        assigned = conn.execute(sa.select(sa.func.count()).select_from(user_task)
+                                .where(user_task.c.state == f.state)
+                                .where(user_task.c.assignee == f.visible_to_user)
+                                .where(user_task.c.id.not_in(outside))).scalar_one()
+    return int(offered) + int(assigned)
 
 
 def _variable_condition(conn: Connection, name: str, value: Any) -> Any:

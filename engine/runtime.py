@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from .database import Database, as_utc, utcnow
 from .errors import Conflict, FormValidationError, InvalidState, NotFound, ProcessError
-from .instances import CANCELLED, RUNNING, InstanceStore, LoadedInstance
+from .instances import CANCELLED, RUNNING, InstanceStore, LoadedInstance, close_user_tasks
 from .jobs import START_TIMER_JOB, TIMER_JOB, JobExecutor, JobView, get_job, list_jobs, retry_job
 from .queries import InstanceFilter, InstanceSummary, TaskFilter, TaskView, query_instances, query_tasks, task_view
 from .repository import DefinitionRepository, DeploymentResult
@@ -263,8 +263,7 @@ class Engine:
             except (WorkflowException, SpiffWorkflowException) as exc:
                 raise ProcessError(str(exc), row.element_id) from exc
             history.append(entry_for(task, "element.completed", user))
-            conn.execute(user_task.update().where(user_task.c.id == task_id).values(
-                state="completed", completed_at=utcnow(), completed_by=user))
+            close_user_tasks(conn, [task_id], "completed", utcnow(), user)
             del inst.before.user_tasks[task_id]
             self._advance_and_save(conn, inst, user, history)
             return self._view(inst)

@@ -100,6 +100,7 @@ user_task = sa.Table(
     sa.Index("ix_user_task_business_key", "business_key"),
     sa.Index("ix_user_task_form_key", "form_key"),
     sa.Index("ix_user_task_created_at", "created_at"),
+    sa.Index("ix_user_task_state_created", "state", "created_at", "id"),
 )
 
 user_task_group = sa.Table(
@@ -107,7 +108,9 @@ user_task_group = sa.Table(
     metadata,
     sa.Column("task_id", sa.String(36), sa.ForeignKey("user_task.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("group_name", sa.String(200), primary_key=True),
-    sa.Index("ix_user_task_group_group", "group_name"),
+    # The task's state, copied here so an inbox count is an index-only scan of this table.
+    sa.Column("state", sa.String(20), nullable=False, server_default="open"),
+    sa.Index("ix_user_task_group_inbox", "group_name", "state", "task_id"),
 )
 
 job = sa.Table(
