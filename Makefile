@@ -40,6 +40,7 @@ test: lint typecheck pytest
 bench: install
 	$(BIN)/python -m bench.engine
 	$(BIN)/python -m bench.workers
+	$(BIN)/python -m bench.api_latency
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
