@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
 
 from connectors import default_registry
 from engine.database import Database
@@ -17,6 +16,7 @@ from .identity import Identity, LoginLimiter
 from .routes import definitions, events, instances, jobs, system, tasks, webhooks
 from .services import ConnectorGateway
 from .settings import Settings
+from .ui import pages
 from .worker import JobWorker
 
 API_PREFIX = "/api/v1"
@@ -52,12 +52,5 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     for module in (definitions, instances, tasks, events, jobs, webhooks, system):
         app.include_router(module.router, prefix=API_PREFIX)
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def index() -> str:
-        return (
-            "<!doctype html><html lang=de><head><meta charset=utf-8><title>Silverflow</title></head><body>"
-            "<h1>Silverflow</h1><p>Die Prozess-Engine läuft.</p><ul>"
-            "<li><a href='/api/docs'>REST API (OpenAPI)</a></li></ul></body></html>"
-        )
-
+    pages.install(app)
     return app

@@ -2,77 +2,16 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
-import httpx
 import pytest
-import uvicorn
 
-from api.app import create_app
-from api.identity import Identity
-from api.services import ConnectorGateway
-from api.settings import Settings
-from connectors import default_registry
-from engine.database import Database
-from engine.runtime import Engine
+from tests.support.live_app import Api, free_port, live_app
 
-# role → (roles, groups) of the API key each test client uses
-PRINCIPALS = {
-    "admin": (["admin"], []),
-    "designer": (["designer"], []),
-    "manager": (["manager"], ["management"]),
-    "sales": (["clerk"], ["sales"]),
-    "backoffice": (["clerk"], ["backoffice"]),
-    "integration": (["integration"], []),
-}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Api:
-    base_url: str
-    engine: Engine
-    identity: Identity
-    keys: dict[str, str] = field(default_factory=dict)
-    clients: list[httpx.Client] = field(default_factory=list)
-
-    def client(self, who: str | None = None) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {self.keys[who]}"} if who else {}
-        client = httpx.Client(base_url=self.base_url + "/api/v1", headers=headers, timeout=30)
-        self.clients.append(client)
-        return client
+__all__ = ["Api", "free_port"]
 
 
 @pytest.fixture
 def api(db_url: str) -> Iterator[Api]:
-    engine = Engine(Database(db_url), ConnectorGateway(default_registry()))
-    identity = Identity()
-    app = create_app(Settings(database_url=db_url, worker_poll_seconds=0.02), engine, identity=identity)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    result = Api(f"http://127.0.0.1:{port}", engine, identity)
-    with engine.db.transaction() as conn:
-        for who, (roles, groups) in PRINCIPALS.items():
-            result.keys[who] = identity.create_key(conn, f"test-{who}", roles, groups, "tests").secret
-        identity.add_user(conn, "clara", "clara-password", ["clerk"], ["sales"])
-    yield result
-    for client in result.clients:
-        client.close()
-    server.should_exit = True
-    thread.join(timeout=10)
-    engine.db.dispose()
+    with live_app(db_url) as running:
+        yield running

@@ -1,0 +1,317 @@
+"""Page routes: login, dashboard, task inbox and forms, process designer, instances, incidents."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader
+
+from engine.database import utcnow
+from engine.errors import Conflict, FormValidationError, InvalidState
+from engine.queries import InstanceFilter, TaskFilter
+from engine.schema import job, process_instance
+
+from ..identity import Identity, LoginLimiter, Principal
+from ..security import SESSION_COOKIE, can_work_on
+from .forms import fields_of, parse_submission
+from .i18n import LANGUAGES, language_of, translations
+
+ROOT = Path(__file__).resolve().parent.parent
+def _templates(language: str) -> Jinja2Templates:
+    """One environment per language: translations are installed once, never swapped under a request."""
+    env = Environment(loader=FileSystemLoader(str(ROOT / "templates")), extensions=["jinja2.ext.i18n"],
+                      autoescape=True)
+    env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+    env.filters["dt"] = _format_datetime
+    return Jinja2Templates(env=env)
+
+
+def _format_datetime(value: datetime | None) -> str:
+    return value.astimezone().strftime("%d.%m.%Y %H:%M") if value else "–"
+
+
+TEMPLATES = {language: _templates(language) for language in LANGUAGES}
+router = APIRouter(include_in_schema=False)
+
+
+class LoginRequired(Exception):
+    def __init__(self, next_path: str) -> None:
+        self.next_path = next_path
+
+
+class PageForbidden(Exception):
+    pass
+
+
+def _principal(request: Request) -> Principal:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        with request.app.state.engine.db.read() as conn:
+            principal = request.app.state.identity.session_principal(conn, token)
+        if principal is not None:
+            return principal
+    raise LoginRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+
+
+def _require(request: Request, *roles: str) -> Principal:
+    principal = _principal(request)
+    if roles and not principal.has(*roles):
+        raise PageForbidden()
+    return principal
+
+
+async def _checked_form(request: Request, principal: Principal) -> Any:
+    form = await request.form()
+    if form.get("csrf_token") != principal.csrf_token and request.headers.get("X-CSRF-Token") != principal.csrf_token:
+        raise PageForbidden()
+    return form
+
+
+def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    language = language_of(request)
+    context.setdefault("user", None)
+    values = {"lang": language, "languages": LANGUAGES, "now": utcnow(), **context}
+    return TEMPLATES[language].TemplateResponse(request, name, values, status_code=status_code)
+
+
+def _engine(request: Request) -> Any:
+    return request.app.state.engine
+
+
+# -- login ----------------------------------------------------------------------------------------------
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str = "/") -> HTMLResponse:  # noqa: A002 - the usual query name
+    return render(request, "login.html", next=next if next.startswith("/") else "/")
+
+
+@router.post("/login", response_model=None)
+async def login_submit(request: Request) -> Response:
+    form = await request.form()
+    username, password = str(form.get("username", "")), str(form.get("password", ""))
+    next_path = str(form.get("next", "/"))
+    next_path = next_path if next_path.startswith("/") and not next_path.startswith("//") else "/"
+    identity: Identity = request.app.state.identity
+    limiter: LoginLimiter = request.app.state.login_limiter
+    key = f"{username}|{request.client.host if request.client else '?'}"
+    if limiter.blocked(key):
+        return render(request, "login.html", 429, next=next_path, error="Zu viele Fehlversuche; bitte später erneut.")
+    with _engine(request).db.transaction() as conn:
+        principal = identity.verify_password(conn, username, password)
+        if principal is None:
+            limiter.failed(key)
+            return render(request, "login.html", 401, next=next_path, username=username,
+                          error="Benutzername oder Passwort falsch.")
+        token, _csrf = identity.open_session(conn, principal.name)
+    limiter.succeeded(key)
+    response = RedirectResponse(next_path, status_code=303)
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https",
+                        max_age=12 * 3600, path="/")
+    return response
+
+
+@router.post("/logout", response_model=None)
+async def logout(request: Request) -> Response:
+    principal = _principal(request)
+    await _checked_form(request, principal)
+    with _engine(request).db.transaction() as conn:
+        request.app.state.identity.close_session(conn, request.cookies.get(SESSION_COOKIE, ""))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/lang/{code}", response_model=None)
+def choose_language(request: Request, code: str) -> Response:
+    back = request.headers.get("referer") or "/"
+    response = RedirectResponse(back if code in LANGUAGES else "/", status_code=303)
+    if code in LANGUAGES:
+        response.set_cookie("lang", code, max_age=365 * 86400, samesite="lax", path="/")
+    return response
+
+
+# -- dashboard ------------------------------------------------------------------------------------------
+def _visibility(principal: Principal) -> dict[str, Any]:
+    if principal.has("manager", "integration"):
+        return {}
+    return {"visible_to_user": principal.name, "visible_to_groups": sorted(principal.groups)}
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard(request: Request) -> HTMLResponse:
+    user = _require(request)
+    engine = _engine(request)
+    _mine, my_total = engine.query_tasks(TaskFilter(assignee=user.name, limit=1))
+    _g, group_total = engine.query_tasks(TaskFilter(limit=1, **_visibility(user)))
+    _o, overdue = engine.query_tasks(TaskFilter(limit=1, due_before=utcnow(), **_visibility(user)))
+    with engine.db.read() as conn:
+        running = conn.execute(sa.select(process_instance.c.process_key, sa.func.count())
+                               .where(process_instance.c.state == "running")
+                               .group_by(process_instance.c.process_key)
+                               .order_by(process_instance.c.process_key)).all()
+        failed = conn.execute(sa.select(sa.func.count()).select_from(job).where(job.c.state == "failed")).scalar_one()
+    return render(request, "dashboard.html", user=user, my_total=my_total, group_total=group_total, overdue=overdue,
+                  running=running, failed=failed)
+
+
+# -- task inbox -----------------------------------------------------------------------------------------
+@router.get("/tasks", response_class=HTMLResponse)
+def inbox(request: Request, process: str = "", business_key: str = "", mine: bool = False, overdue: bool = False,
+          sort: str = "due", page: int = 0) -> HTMLResponse:
+    user = _require(request)
+    sort = sort if sort.lstrip("-") in ("due", "priority", "created") else "due"
+    task_filter = TaskFilter(process_key=process or None, business_key=business_key or None,
+                             assignee=user.name if mine else None, due_before=utcnow() if overdue else None,
+                             sort=sort if sort != "priority" else "-priority", limit=50, offset=max(page, 0) * 50,
+                             **_visibility(user))
+    tasks, total = _engine(request).query_tasks(task_filter)
+    with _engine(request).db.read() as conn:
+        processes = [d.key for d in _engine(request).repository.list(conn)]
+    return render(request, "inbox.html", user=user, tasks=tasks, total=total, processes=processes, process=process,
+                  business_key=business_key, mine=mine, overdue=overdue, sort=sort, page=page)
+
+
+@router.post("/tasks/{task_id}/claim", response_class=HTMLResponse)
+async def claim(request: Request, task_id: str) -> HTMLResponse:
+    user = _require(request)
+    await _checked_form(request, user)
+    task = _engine(request).get_task(task_id)
+    if not can_work_on(user, task.candidate_groups, task.assignee):
+        raise PageForbidden()
+    message = None
+    try:
+        task = _engine(request).claim(task_id, user.name)
+    except (Conflict, InvalidState) as exc:
+        message = str(exc)
+    return render(request, "task_row.html", user=user, task=task, message=message)
+
+
+@router.post("/tasks/{task_id}/unclaim", response_class=HTMLResponse)
+async def unclaim(request: Request, task_id: str) -> HTMLResponse:
+    user = _require(request)
+    await _checked_form(request, user)
+    task = _engine(request).get_task(task_id)
+    if task.assignee not in (None, user.name) and not user.has("manager"):
+        raise PageForbidden()
+    return render(request, "task_row.html", user=user, task=_engine(request).unclaim(task_id, user.name))
+
+
+def _task_page(request: Request, user: Principal, task_id: str, values: dict[str, Any] | None = None,
+               errors: dict[str, str] | None = None, message: str | None = None,
+               status_code: int = 200) -> HTMLResponse:
+    engine = _engine(request)
+    task = engine.get_task(task_id)
+    if not can_work_on(user, task.candidate_groups, task.assignee):
+        raise PageForbidden()
+    schema = engine.task_form(task_id)
+    instance = engine.get_instance(task.instance_id)
+    fields = fields_of(schema, values if values is not None else instance.variables)
+    return render(request, "task.html", status_code, user=user, task=task, schema=schema, fields=fields,
+                  errors=errors or {}, message=message, instance=instance)
+
+
+@router.get("/tasks/{task_id}", response_class=HTMLResponse)
+def task_form(request: Request, task_id: str) -> HTMLResponse:
+    return _task_page(request, _require(request), task_id)
+
+
+@router.post("/tasks/{task_id}", response_model=None)
+async def complete_task(request: Request, task_id: str) -> Response:
+    user = _require(request)
+    form = await _checked_form(request, user)
+    engine = _engine(request)
+    schema = engine.task_form(task_id)
+    data = parse_submission(schema, form)
+    task = engine.get_task(task_id)
+    if not can_work_on(user, task.candidate_groups, task.assignee):
+        raise PageForbidden()
+    try:
+        engine.complete_task(task_id, data, user=user.name)
+    except FormValidationError as exc:
+        errors = {e["field"].split("/")[0]: e["message"] for e in exc.errors}
+        return _task_page(request, user, task_id, data, errors, "Bitte die markierten Felder korrigieren.", 422)
+    except (InvalidState, Conflict) as exc:
+        return _task_page(request, user, task_id, data, {}, str(exc), 409)
+    return RedirectResponse("/tasks?done=" + quote(task.name or ""), status_code=303)
+
+
+# -- process designer -----------------------------------------------------------------------------------
+@router.get("/designer", response_class=HTMLResponse)
+def designer_list(request: Request) -> HTMLResponse:
+    user = _require(request, "designer")
+    engine = _engine(request)
+    with engine.db.read() as conn:
+        definitions = engine.repository.list(conn, latest_only=False)
+    return render(request, "designer_list.html", user=user, definitions=list(reversed(definitions)))
+
+
+@router.get("/designer/edit", response_class=HTMLResponse)
+def designer_edit(request: Request, key: str = "") -> HTMLResponse:
+    user = _require(request, "designer")
+    return render(request, "designer.html", user=user, key=key)
+
+
+# -- instances ------------------------------------------------------------------------------------------
+@router.get("/instances", response_class=HTMLResponse)
+def instances(request: Request, key: str = "", state: str = "running", page: int = 0) -> HTMLResponse:
+    user = _require(request)
+    items, total = _engine(request).query_instances(InstanceFilter(process_key=key or None, state=state or None,
+                                                                   limit=50, offset=max(page, 0) * 50))
+    return render(request, "instances.html", user=user, items=items, total=total, key=key, state=state, page=page)
+
+
+@router.get("/instances/{instance_id}", response_class=HTMLResponse)
+def instance_view(request: Request, instance_id: str) -> HTMLResponse:
+    user = _require(request)
+    engine = _engine(request)
+    instance = engine.get_instance(instance_id)
+    history = engine.history(instance_id)
+    completed = sorted({h.element_id for h in history if h.type == "element.completed" and h.element_id})
+    failed = [j for j in engine.jobs(state="failed", instance_id=instance_id)]
+    return render(request, "instance.html", user=user, instance=instance, history=history, completed=completed,
+                  failed=failed)
+
+
+@router.post("/instances/{instance_id}/cancel", response_model=None)
+async def cancel_instance(request: Request, instance_id: str) -> Response:
+    user = _require(request, "manager")
+    form = await _checked_form(request, user)
+    _engine(request).cancel(instance_id, str(form.get("reason") or "") or None, user=user.name)
+    return RedirectResponse(f"/instances/{instance_id}", status_code=303)
+
+
+# -- incidents ------------------------------------------------------------------------------------------
+@router.get("/incidents", response_class=HTMLResponse)
+def incidents(request: Request) -> HTMLResponse:
+    user = _require(request, "manager", "designer")
+    return render(request, "incidents.html", user=user, jobs=_engine(request).jobs(state="failed", limit=500))
+
+
+@router.post("/incidents/{job_id}/retry", response_model=None)
+async def retry_incident(request: Request, job_id: str) -> Response:
+    user = _require(request, "manager")
+    await _checked_form(request, user)
+    _engine(request).retry_job(job_id)
+    return RedirectResponse("/incidents", status_code=303)
+
+
+def install(app: FastAPI) -> None:
+    app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
+    app.include_router(router)
+
+    @app.exception_handler(LoginRequired)
+    async def _login(_request: Request, exc: LoginRequired) -> Response:
+        return RedirectResponse("/login?next=" + quote(exc.next_path), status_code=303)
+
+    @app.exception_handler(PageForbidden)
+    async def _forbidden(request: Request, _exc: PageForbidden) -> Response:
+        return render(request, "message.html", 403, title="Keine Berechtigung",
+                      text="Diese Seite oder Aktion ist Ihrer Rolle nicht freigegeben.")
+
