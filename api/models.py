@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 T = TypeVar("T")
+MAX_INT = 2**31 - 1  # what every database column we filter on can hold
 
 
 class Camel(BaseModel):
@@ -52,7 +53,7 @@ class DeploymentOut(Camel):
 class StartInstance(Camel):
     business_key: str | None = Field(default=None, max_length=200)
     variables: dict[str, Any] = Field(default_factory=dict)
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=MAX_INT)
 
 
 class InstanceOut(Camel):

@@ -30,8 +30,8 @@ from connectors import default_registry
 from engine.database import Database, utcnow
 from engine.runtime import Engine
 from engine.schema import user_task, user_task_group
-from tests.support.live_app import free_port
 from tests.support.databases import PostgresFactory, migrate
+from tests.support.live_app import free_port
 from tests.support.pgcluster import PostgresUnavailable, postgres_cluster
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Path, Query, Request, Response, UploadFile
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
@@ -12,7 +12,7 @@ from engine.runtime import Engine
 
 from ..idempotency import idempotent
 from ..identity import Principal
-from ..models import DefinitionOut, DeployedDefinition, DeploymentOut, FormOut, InstanceOut, StartInstance
+from ..models import MAX_INT, DefinitionOut, DeployedDefinition, DeploymentOut, FormOut, InstanceOut, StartInstance
 from ..problems import ApiProblem
 from ..security import require
 
@@ -68,7 +68,7 @@ def get_definition(request: Request, key: str, _p: Annotated[Principal, Depends(
 
 
 @router.get("/process-definitions/{key}/versions/{version}", response_model=DefinitionOut)
-def get_definition_version(request: Request, key: str, version: int,
+def get_definition_version(request: Request, key: str, version: Annotated[int, Path(ge=1, le=MAX_INT)],
                            _p: Annotated[Principal, Depends(require())]) -> DefinitionOut:
     engine = engine_of(request)
     with engine.db.read() as conn:
@@ -78,7 +78,7 @@ def get_definition_version(request: Request, key: str, version: int,
 @router.get("/process-definitions/{key}/xml", response_class=PlainTextResponse,
             responses={200: {"content": {"application/xml": {}}}})
 def get_definition_xml(request: Request, key: str, _p: Annotated[Principal, Depends(require())],
-                       version: Annotated[int | None, Query(ge=1)] = None) -> Response:
+                       version: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None) -> Response:
     engine = engine_of(request)
     with engine.db.read() as conn:
         xml = engine.repository.xml(conn, key, version)

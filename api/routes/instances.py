@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from engine.queries import InstanceFilter
 
 from ..identity import Principal
-from ..models import HistoryOut, InstanceOut, InstanceSummaryOut, Page, VariablesPatch
+from ..models import MAX_INT, HistoryOut, InstanceOut, InstanceSummaryOut, Page, VariablesPatch
 from ..problems import ApiProblem
 from ..security import require
 from .definitions import engine_of
@@ -41,7 +41,7 @@ def list_instances(request: Request, _p: Annotated[Principal, Depends(require())
                    started_before: Annotated[datetime | None, Query(alias="startedBefore")] = None,
                    variable: Annotated[list[str] | None, Query(description="name=value (JSON value or text)")] = None,
                    sort: str = "-started", limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-                   offset: Annotated[int, Query(ge=0)] = 0) -> Page[InstanceSummaryOut]:
+                   offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0) -> Page[InstanceSummaryOut]:
     items, total = engine_of(request).query_instances(InstanceFilter(
         process_key=key, state=state, business_key=business_key, started_after=started_after,
         started_before=started_before, variables=_parse_variable_filters(variable or []), sort=sort, limit=limit,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from engine.queries import TaskFilter, TaskView
 
 from ..identity import Principal
-from ..models import AssignTask, CompleteTask, InstanceOut, Page, TaskDetailOut, TaskOut
+from ..models import MAX_INT, AssignTask, CompleteTask, InstanceOut, Page, TaskDetailOut, TaskOut
 from ..problems import ApiProblem
 from ..security import can_work_on, require
 from .definitions import engine_of
@@ -36,7 +36,7 @@ def list_tasks(request: Request, principal: Annotated[Principal, Depends(require
                created_after: Annotated[datetime | None, Query(alias="createdAfter")] = None,
                state: str = "open", sort: str = "created",
                limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-               offset: Annotated[int, Query(ge=0)] = 0) -> Page[TaskOut]:
+               offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0) -> Page[TaskOut]:
     restricted = not principal.has("manager", "integration")
     items, total = engine_of(request).query_tasks(TaskFilter(
         assignee=assignee, candidate_group=candidate_group, unassigned=unassigned, process_key=process_key,

@@ -120,7 +120,7 @@ def test_designer_shows_problems_of_an_invalid_model(page: Any, app: Api) -> Non
     _setup(app)
     _login(page, app, "chefin", "chefin-password", "/designer/edit")
     page.wait_for_selector("#canvas[data-ready=true]")
-    page.evaluate("""async () => {
+    page.evaluate(r"""async () => {
         const m = window.silverflowModeler;
         const { xml } = await m.saveXML();
         const bad = '<bpmn:scriptTask id="bad"><bpmn:script>import os</bpmn:script></bpmn:scriptTask>' +
