@@ -31,7 +31,16 @@ from .sandbox import RestrictedScriptEngine
 from .schema import history_event, job, message_subscription, process_instance, user_task, user_task_group
 from .serialization import StateSerializer
 from .specs import ExternalServiceTask
-from .stepper import HistoryEntry, all_tasks, element_id, entry_for, service_call, timer_due
+from .stepper import (
+    HistoryEntry,
+    all_tasks,
+    caught_names,
+    element_id,
+    entry_for,
+    event_members,
+    service_call,
+    timer_due,
+)
 
 RUNNING, COMPLETED, CANCELLED = "running", "completed", "cancelled"
 SERVICE_JOB = "service"
@@ -60,12 +69,12 @@ def take_snapshot(workflow: BpmnWorkflow) -> Snapshot:
     for task in workflow.event_manager.tasks.values():
         if not task.has_state(TaskState.WAITING):
             continue
-        definition = task.task_spec.event_definition
-        if isinstance(definition, TimerEventDefinition):
+        members = event_members(task)
+        if any(isinstance(d, TimerEventDefinition) for d in members):
             snap.timers[str(task.id)] = (task, timer_due(task))
-        elif isinstance(definition, MessageEventDefinition):
+        if any(isinstance(d, MessageEventDefinition) for d in members):
             snap.messages[str(task.id)] = task
-        elif isinstance(definition, SignalEventDefinition):
+        if any(isinstance(d, SignalEventDefinition) for d in members):
             snap.signals[str(task.id)] = task
     return snap
 
@@ -318,8 +327,9 @@ class InstanceStore:
     def _project_messages(self, conn: Connection, inst: LoadedInstance, after: Snapshot,
                           history: list[HistoryEntry], now: datetime) -> None:
         """Waiting message and signal catch events become subscriptions that correlation looks up."""
-        for kind, before, current in (("message", inst.before.messages, after.messages),
-                                      ("signal", inst.before.signals, after.signals)):
+        for kind, event_type, before, current in (
+                ("message", MessageEventDefinition, inst.before.messages, after.messages),
+                ("signal", SignalEventDefinition, inst.before.signals, after.signals)):
             gone = [tid for tid in before if tid not in current]
             if gone:
                 conn.execute(message_subscription.delete().where(message_subscription.c.instance_id == inst.id)
@@ -327,12 +337,13 @@ class InstanceStore:
             new = [task for tid, task in current.items() if tid not in before]
             for task in new:
                 history.append(entry_for(task, "element.entered",
-                                         data={"waitsFor": kind, "name": task.task_spec.event_definition.name}))
-            if new:
-                conn.execute(message_subscription.insert(), [dict(
-                    id=str(uuid.uuid4()), instance_id=inst.id, task_id=str(task.id), kind=kind,
-                    message_name=task.task_spec.event_definition.name, element_id=element_id(task),
-                    business_key=inst.business_key, created_at=now) for task in new])
+                                         data={"waitsFor": kind, "names": caught_names(task, event_type)}))
+            rows = [dict(id=str(uuid.uuid4()), instance_id=inst.id, task_id=str(task.id), kind=kind,
+                         message_name=name, element_id=element_id(task), business_key=inst.business_key,
+                         created_at=now)
+                    for task in new for name in caught_names(task, event_type)]
+            if rows:
+                conn.execute(message_subscription.insert(), rows)
 
     def _write_history(self, conn: Connection, instance_id: str, history: list[HistoryEntry]) -> None:
         if not history:

@@ -13,6 +13,7 @@ from typing import Any
 
 import jsonschema
 import sqlalchemy as sa
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
@@ -37,7 +38,7 @@ from .schema import (
 )
 from .services import NoServices, ServiceGateway
 from .start_timers import StartTimers
-from .stepper import HistoryEntry, StepContext, advance, entry_for, fire_once
+from .stepper import HistoryEntry, StepContext, advance, caught_names, entry_for, fire_once, member_named
 
 JOBS_CHANNEL = "silverflow_jobs"
 
@@ -202,10 +203,11 @@ class Engine:
                 .where(message_subscription.c.kind == "signal").distinct())]
             for instance_id in ids:
                 inst = self.store.load(conn, instance_id)
-                waiting = [t for t in inst.before.signals.values() if t.task_spec.event_definition.name == name]
+                waiting = [t for t in inst.before.signals.values() if name in caught_names(t, SignalEventDefinition)]
                 if not waiting:
                     continue
-                inst.workflow.catch(BpmnEvent(waiting[0].task_spec.event_definition, payload=dict(variables or {})))
+                definition = member_named(waiting[0], SignalEventDefinition, name)
+                inst.workflow.catch(BpmnEvent(definition, payload=dict(variables or {})))
                 for task in waiting:
                     task.data.update(variables or {})
                 history = [HistoryEntry("signal.received", user_id=user, data={"name": name, "variables": variables})]
@@ -286,45 +288,66 @@ class Engine:
         returned) if given, so an instance that reaches the catch event a little later still gets it;
         otherwise NotFound. Delivery happens in one transaction: exactly once, or not at all.
         """
-        variables = variables or {}
         with self.transaction() as conn:
-            query = sa.select(message_subscription.c.instance_id, message_subscription.c.task_id) \
-                .where(message_subscription.c.message_name == name).where(message_subscription.c.kind == "message")
-            if business_key is not None:
-                query = query.where(message_subscription.c.business_key == business_key)
-            candidates: dict[str, list[str]] = {}
-            for row in conn.execute(query.order_by(message_subscription.c.created_at)):
-                candidates.setdefault(row.instance_id, []).append(row.task_id)
-            delivered = []
-            for instance_id, task_ids in candidates.items():
-                inst = self.store.load(conn, instance_id)
-                if correlation_keys and any(inst.variables_before.get(k) != v
-                                            for k, v in correlation_keys.items()):
-                    continue
-                self._deliver(inst, name, variables, task_ids[0])
-                history = [HistoryEntry("message.received", data={"name": name, "variables": variables},
-                                        user_id=user)]
-                self._advance_and_save(conn, inst, user, history)
-                delivered.append(self._view(inst))
-            if delivered:
-                return Correlation(delivered, [], False)
-            started = self._start_by_message(conn, name, variables, business_key, user)
-            if not started and buffer_seconds:
-                now = utcnow()
-                conn.execute(message_buffer.insert().values(
-                    id=str(uuid.uuid4()), message_name=name, business_key=business_key,
-                    correlation_keys=json.dumps(correlation_keys or {}), variables=json.dumps(variables),
-                    created_at=now, expires_at=now + timedelta(seconds=buffer_seconds)))
-                return Correlation([], [], True)
-            if not started:
-                raise NotFound(f"no process instance waits for message '{name}'"
-                               + (f" with {correlation_keys}" if correlation_keys else "")
-                               + " and no process starts with it")
-            return Correlation([], started, False)
+            return self._correlate(conn, name, variables or {}, business_key, correlation_keys, user, buffer_seconds)
+
+    def _correlate(self, conn: Connection, name: str, variables: dict[str, Any], business_key: str | None,
+                   correlation_keys: dict[str, Any] | None, user: str | None, buffer_seconds: float | None,
+                   required: bool = True, sender: str | None = None) -> Correlation:
+        query = sa.select(message_subscription.c.instance_id, message_subscription.c.task_id) \
+            .where(message_subscription.c.message_name == name).where(message_subscription.c.kind == "message")
+        if business_key is not None:
+            query = query.where(message_subscription.c.business_key == business_key)
+        if sender is not None:
+            query = query.where(message_subscription.c.instance_id != sender)
+        candidates: dict[str, list[str]] = {}
+        for row in conn.execute(query.order_by(message_subscription.c.created_at)):
+            candidates.setdefault(row.instance_id, []).append(row.task_id)
+        delivered = []
+        for instance_id, task_ids in candidates.items():
+            inst = self.store.load(conn, instance_id)
+            if correlation_keys and any(inst.variables_before.get(k) != v for k, v in correlation_keys.items()):
+                continue
+            self._deliver(inst, name, variables, task_ids[0])
+            history = [HistoryEntry("message.received", user_id=user,
+                                    data={"name": name, "variables": variables, "from": sender})]
+            self._advance_and_save(conn, inst, user, history)
+            delivered.append(self._view(inst))
+        if delivered:
+            return Correlation(delivered, [], False)
+        started = self._start_by_message(conn, name, variables, business_key, user)
+        if not started and buffer_seconds:
+            now = utcnow()
+            conn.execute(message_buffer.insert().values(
+                id=str(uuid.uuid4()), message_name=name, business_key=business_key,
+                correlation_keys=json.dumps(correlation_keys or {}), variables=json.dumps(variables),
+                created_at=now, expires_at=now + timedelta(seconds=buffer_seconds)))
+            return Correlation([], [], True)
+        if not started and required:
+            raise NotFound(f"no process instance waits for message '{name}'"
+                           + (f" with {correlation_keys}" if correlation_keys else "")
+                           + " and no process starts with it")
+        return Correlation([], started, False)
+
+    def _send_thrown_messages(self, conn: Connection, inst: LoadedInstance, events: list[Any],
+                              user: str | None) -> None:
+        """A message throw or end event reaches other instances (of the same business key, if it has one)."""
+        for event in events:
+            definition = event.event_definition
+            if not isinstance(definition, MessageEventDefinition):
+                continue
+            payload = event.payload if isinstance(event.payload, dict) else {}
+            result = self._correlate(conn, definition.name, payload, inst.business_key, None, user, None,
+                                     required=False, sender=inst.id)
+            reached = [v.id for v in result.delivered + result.started]
+            conn.execute(history_event.insert().values(
+                instance_id=inst.id, at=utcnow(), type="message.sent", element_id=None, element_name=None,
+                element_type=None, task_id=None, user_id=user,
+                data=json.dumps({"name": definition.name, "reached": reached})))
 
     def _deliver(self, inst: LoadedInstance, name: str, variables: dict[str, Any], task_id: str) -> None:
         task = self.store.task(inst, task_id)
-        definition = task.task_spec.event_definition
+        definition = member_named(task, MessageEventDefinition, name)
         inst.workflow.catch(BpmnEvent(definition, payload=dict(variables)))
         if getattr(definition, "message_var", None) is None:
             task.data.update(variables)
@@ -341,6 +364,7 @@ class Engine:
             if not starts:
                 continue
             inst = self.store.new(conn, definition, business_key)
+            inst.workflow.do_engine_steps()  # up to the message start event, which now waits
             waiting = [t for t in inst.workflow.get_tasks(state=TaskState.WAITING) if t.task_spec in starts]
             inst.workflow.catch(BpmnEvent(starts[0].event_definition, payload=dict(variables)))
             for task in waiting:
@@ -416,15 +440,19 @@ class Engine:
         ctx = StepContext(inst.id, inst.business_key, self.services, history or [],
                           inline_services=self.inline_services)
         advance(inst.workflow, ctx)
+        thrown = inst.workflow.get_events()  # messages no one inside this instance caught
         self.store.save(conn, inst, ctx.history, user)
         self._note_jobs(conn, inst)
+        if thrown:
+            self._send_thrown_messages(conn, inst, thrown, user)
         if inst.before.messages:
             self._consume_buffered(conn, inst, user)
 
     def _consume_buffered(self, conn: Connection, inst: LoadedInstance, user: str | None) -> None:
         """Hand a buffered message to an instance that has just started waiting for it."""
         now = utcnow()
-        waits = {t.task_spec.event_definition.name: tid for tid, t in inst.before.messages.items()}
+        waits = {name: tid for tid, t in inst.before.messages.items()
+                 for name in caught_names(t, MessageEventDefinition)}
         rows = conn.execute(sa.select(message_buffer).where(message_buffer.c.message_name.in_(list(waits)))
                             .where(message_buffer.c.expires_at > now)
                             .order_by(message_buffer.c.created_at)).all()

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
@@ -16,6 +17,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from .database import utcnow
 from .errors import ProcessError
+from .pruning import compact
 from .services import ServiceBusinessError, ServiceCall, ServiceGateway
 from .specs import ExternalServiceTask
 
@@ -76,6 +78,15 @@ def _spiff_error(exc: Exception) -> ProcessError:
 
 
 MAX_ROUNDS = 10_000
+COMPACT_ABOVE = 200
+
+
+def run_engine_steps(workflow: Any, did_complete: Any) -> None:
+    """Spiff's do_engine_steps, compacting the tree as it grows: a loop inside one step stays bounded too."""
+    while workflow._do_engine_steps(did_complete_task=did_complete):
+        if len(workflow.tasks) > COMPACT_ABOVE:
+            compact(workflow)
+    workflow.refresh_timers()
 
 
 def _recorder(ctx: StepContext) -> Any:
@@ -91,7 +102,7 @@ def advance(workflow: Any, ctx: StepContext) -> None:
     did_complete = _recorder(ctx)
     try:
         for _round in range(MAX_ROUNDS):
-            workflow.do_engine_steps(did_complete_task=did_complete)
+            run_engine_steps(workflow, did_complete)
             tasks = list(all_tasks(workflow))
             ran_services = False
             if ctx.inline_services:
@@ -146,7 +157,7 @@ def throw_business_error(workflow: Any, task: Any, error: ServiceBusinessError, 
     workflow.top_workflow.catch(BpmnEvent(definition, payload=payload, target=task.workflow))
     # A catching boundary event cancels the task when it runs, so let it run before judging.
     position = len(ctx.history)
-    workflow.do_engine_steps(did_complete_task=_recorder(ctx))
+    run_engine_steps(workflow, _recorder(ctx))
     if not task.has_state(TaskState.CANCELLED):
         raise ProcessError(f"service task {element_id(task)} raised business error {error.code} "
                            f"and no error boundary event catches it", element_id(task))
@@ -154,10 +165,25 @@ def throw_business_error(workflow: Any, task: Any, error: ServiceBusinessError, 
                                                                        "errorMessage": error.message}))
 
 
+def event_members(task: Any) -> list[Any]:
+    """The event definitions a waiting task catches (an event-based gateway catches several)."""
+    definition = getattr(task.task_spec, "event_definition", None)
+    if isinstance(definition, MultipleEventDefinition):
+        return list(definition.event_definitions)
+    return [definition] if definition is not None else []
+
+
+def caught_names(task: Any, kind: type[Any]) -> list[str]:
+    return [str(d.name) for d in event_members(task) if isinstance(d, kind)]
+
+
+def member_named(task: Any, kind: type[Any], name: str) -> Any:
+    return next(d for d in event_members(task) if isinstance(d, kind) and d.name == name)
+
+
 def timer_due(task: Any) -> datetime | None:
     """When a waiting timer task fires (after Spiff has evaluated its expression)."""
-    definition = task.task_spec.event_definition
-    if not isinstance(definition, TimerEventDefinition):
+    if not any(isinstance(d, TimerEventDefinition) for d in event_members(task)):
         return None
     value = task._get_internal_data("event_value")
     if value is None:
