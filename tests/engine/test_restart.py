@@ -55,13 +55,13 @@ def test_restarting_between_every_step_changes_nothing(db_url: str, sqlite_facto
         calls = Calls()
         engine = make_engine(url, calls)
         engine.deploy([("restartable.bpmn", multi_step().xml())])
-        current = {"id": engine.start("restartable", business_key="R-1").id}
-        for step in _steps(lambda: current["id"]):
+        instance_id = engine.start("restartable", business_key="R-1").id
+        for step in _steps(lambda value=instance_id: value):  # type: ignore[misc]
             if restart:
                 engine.db.dispose()
                 engine = make_engine(url, calls)  # a new process: empty caches, everything from the database
             step(engine)
-        outcomes.append(_outcome(engine, current["id"]))
+        outcomes.append(_outcome(engine, instance_id))
         engine.db.dispose()
     assert outcomes[0] == outcomes[1]
     state, variables, _history = outcomes[1]
