@@ -205,3 +205,24 @@ def test_retries_come_from_the_service_task_extension(engine: Engine, flaky: Fla
     engine.run_jobs(now=utcnow() + FAR)
     engine.run_jobs(now=utcnow() + FAR)
     assert engine.jobs(instance_id=instance.id)[0].state == "failed"
+
+
+def test_a_conflict_at_completion_retries_the_completion_not_the_connector(engine: Engine, flaky: Flaky,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.errors import Conflict
+
+    instance = engine.start("jobs-flaky", {"failures": 0})
+    original = engine.store.save
+    conflicts = {"left": 2}
+
+    def save_losing_twice(conn: Any, inst: Any, *args: Any, **kwargs: Any) -> None:
+        if inst.id == instance.id and conflicts["left"]:
+            conflicts["left"] -= 1
+            raise Conflict("someone else saved first")
+        original(conn, inst, *args, **kwargs)
+
+    monkeypatch.setattr(engine.store, "save", save_losing_twice)
+    assert engine.run_jobs() == 1
+    assert conflicts["left"] == 0 and sum(flaky.calls.values()) == 1  # the connector ran once
+    assert engine.get_instance(instance.id).state == "completed"
+    assert engine.jobs(instance_id=instance.id)[0].state == "done"
