@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from connectors import default_registry
+from connectors import default_registry, ipam
 from engine.database import Database
 from engine.runtime import Engine
 
@@ -23,7 +23,11 @@ API_PREFIX = "/api/v1"
 
 
 def build_engine(settings: Settings) -> Engine:
-    return Engine(Database(settings.database_url), ConnectorGateway(default_registry()))
+    """The engine with every shipped connector; those keeping state use the engine's database."""
+    database = Database(settings.database_url)
+    registry = default_registry()
+    ipam.register(registry, ipam.IpamConfig.from_env(), engine=database.engine)
+    return Engine(database, ConnectorGateway(registry))
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None,
