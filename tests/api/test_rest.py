@@ -243,3 +243,23 @@ def test_openapi_document(api: Api) -> None:
     spec = httpx.get(api.base_url + "/api/v1/openapi.json").json()
     assert "/api/v1/tasks/{task_id}/complete" in spec["paths"]
     assert spec["components"]["schemas"]["TaskOut"]["properties"]["candidateGroups"]
+
+
+def test_supplier_shipment_notice_continues_the_waiting_instance(api: Api) -> None:
+    from tests.support.bpmn_builder import Bpmn, message
+
+    waiting = Bpmn("modem").message("m_ship", "shipment_received").node("start", "startEvent") \
+        .node("ship", "intermediateCatchEvent", "Lieferung", message("m_ship")).node("install", "userTask") \
+        .node("end", "endEvent").chain("start", "ship", "install", "end")
+    api.engine.deploy([("modem.bpmn", waiting.xml())])
+    instance = api.engine.start("modem", business_key="ORD-77")
+    client = api.client("integration")
+    notice = {"orderId": "S-1", "reference": "ORD-77", "trackingNumber": "1Z999", "serialNumber": "SN-42"}
+    answer = client.post("/integrations/supplier/shipments", json=notice).json()
+    assert answer["deliveredTo"] == [instance.id]
+    shipment = api.engine.get_instance(instance.id).variables["shipment"]
+    assert shipment["serial_number"] == "SN-42" and shipment["tracking_number"] == "1Z999"  # data for scripts
+    early = client.post("/integrations/supplier/shipments", json={**notice, "reference": "ORD-78"}).json()
+    assert early["buffered"] is True
+    _is_problem(api.client("sales").post("/integrations/supplier/shipments", json=notice), 403)
+    _is_problem(client.post("/integrations/supplier/shipments", json={"orderId": "x"}), 422)
