@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from connectors import default_registry, ipam
+from connectors import default_registry, documents, ipam
 from engine.database import Database
 from engine.runtime import Engine
 
@@ -27,6 +27,7 @@ def build_engine(settings: Settings) -> Engine:
     database = Database(settings.database_url)
     registry = default_registry()
     ipam.register(registry, ipam.IpamConfig.from_env(), engine=database.engine)
+    documents.register(registry)
     return Engine(database, ConnectorGateway(registry))
 
 
