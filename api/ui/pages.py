@@ -15,11 +15,12 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 
 from engine.database import utcnow
-from engine.errors import Conflict, FormValidationError, InvalidState
+from engine.errors import Conflict, FormValidationError, InvalidState, NotFound
 from engine.queries import InstanceFilter, TaskFilter
 from engine.schema import job, process_instance
 
 from ..identity import Identity, LoginLimiter, Principal
+from ..problems import problem
 from ..security import SESSION_COOKIE, can_work_on
 from .forms import fields_of, parse_submission
 from .i18n import LANGUAGES, language_of, translations
@@ -309,6 +310,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     async def _login(_request: Request, exc: LoginRequired) -> Response:
         return RedirectResponse("/login?next=" + quote(exc.next_path), status_code=303)
+
+    @app.exception_handler(NotFound)
+    async def _not_found(request: Request, exc: NotFound) -> Response:
+        if request.url.path.startswith("/api/"):
+            return problem(404, "Not found", str(exc), "not-found")
+        return render(request, "message.html", 404, title="Nicht gefunden", text=str(exc))
 
     @app.exception_handler(PageForbidden)
     async def _forbidden(request: Request, _exc: PageForbidden) -> Response:

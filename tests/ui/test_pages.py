@@ -151,3 +151,10 @@ def test_english_on_request(browser: Any, app: Api) -> None:
     tab.click("text=DE")
     assert "Das Wichtigste auf einen Blick" in tab.locator("h1").inner_text()
     context.close()
+
+
+def test_unknown_task_is_a_page_not_a_trace(page: Any, app: Api) -> None:
+    _setup(app)
+    _login(page, app, "anna", "anna-password", "/tasks/does-not-exist")
+    assert page.locator("h1").inner_text() == "Nicht gefunden"
+    assert "does-not-exist" in page.locator("main").inner_text()
