@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-PACKAGES := engine api connectors
+PACKAGES := engine api connectors crm
 LINT_PATHS := $(PACKAGES) tests bench migrations/env.py
 
 .PHONY: install run migrate demo-data test lint typecheck pytest bench clean

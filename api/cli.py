@@ -96,6 +96,8 @@ DEMO_USERS = [
 def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
     paths = [p for p in (settings.processes_dir, settings.forms_dir) if p.exists()]
     _deploy(settings, paths, "demo-data")
+    from crm.demo import load_demo_data
+
     from .identity import Identity
 
     engine = _engine(settings)
@@ -103,6 +105,8 @@ def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
     with engine.db.transaction() as conn:
         for username, password, roles, groups in DEMO_USERS:
             identity.ensure_user(conn, username, password, roles, groups)
+        load_demo_data(conn)
+    print("demo CRM data loaded (products, accounts, contacts, quotes, orders, incidents)")
     print("demo users (username / password — roles):")
     for username, password, roles, groups in DEMO_USERS:
         print(f"  {username:12s} / {password:24s} — {', '.join(roles)}; groups {', '.join(groups) or '-'}")

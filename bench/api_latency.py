@@ -88,7 +88,8 @@ def run(url: str, label: str, tasks: int, requests: int) -> None:
     started = time.perf_counter()
     _fill_inbox(engine, tasks)
     with engine.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("VACUUM ANALYZE" if engine.db.dialect == "postgresql" else "ANALYZE")  # as autovacuum would
+        # what autovacuum does shortly after a bulk load
+        conn.exec_driver_sql("VACUUM ANALYZE" if engine.db.dialect == "postgresql" else "ANALYZE")
     fill = time.perf_counter() - started
     app = create_app(Settings(database_url=url), engine, run_worker=False, identity=identity)
     port = free_port()

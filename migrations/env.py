@@ -9,6 +9,7 @@ from alembic import context
 
 from api.identity import metadata as identity_metadata
 from connectors.ipam import metadata as ipam_metadata
+from crm.schema import metadata as crm_metadata
 from engine.database import create_db_engine
 from engine.schema import metadata as engine_metadata
 
@@ -16,7 +17,7 @@ config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
-target_metadata = [engine_metadata, identity_metadata, ipam_metadata]
+target_metadata = [engine_metadata, identity_metadata, ipam_metadata, crm_metadata]
 
 
 def database_url() -> str:

@@ -1,0 +1,169 @@
+"""Accounts (customer organisations and private customers), their addresses and contact persons."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from . import validation as v
+from .errors import DomainError
+from .numbering import next_value
+from .salutation import LANGUAGES, SALUTATIONS, letter_salutation
+from .schema import account, account_segment, address, contact
+from .status import Transitions, change_status
+
+ACCOUNT_TRANSITIONS: Transitions = {
+    "prospect": frozenset({"customer"}),
+    "customer": frozenset({"former"}),
+    "former": frozenset({"customer"}),  # a former customer can be won back
+}
+SLA_CLASSES = ("gold", "silver", "bronze")
+ADDRESS_KINDS = ("billing", "installation")
+ACCOUNT_NUMBER_BASE = 10000
+
+
+def _now(now: datetime | None) -> datetime:
+    return now or datetime.now(UTC)
+
+
+def create_account(
+    conn: Connection,
+    name: str,
+    *,
+    legal_form: str | None = None,
+    vat_id: str | None = None,
+    segments: Iterable[str] = (),
+    owner: str | None = None,
+    sla_class: str = "bronze",
+    now: datetime | None = None,
+) -> int:
+    """A new prospect with the next account number (K-10001, K-10002, …)."""
+    values = {
+        "name": v.required_text("name", name, 300),
+        "legal_form": v.optional_text("legal_form", legal_form, 100),
+        "vat_id": v.optional_text("vat_id", vat_id, 30),
+        "owner": v.optional_text("owner", owner, 200),
+        "sla_class": v.one_of("sla_class", sla_class, SLA_CLASSES),
+    }
+    tags = _segments(segments)
+    number = f"K-{ACCOUNT_NUMBER_BASE + next_value(conn, 'account')}"
+    account_id = int(
+        conn.execute(
+            account.insert()
+            .values(number=number, status="prospect", created_at=_now(now), **values)
+            .returning(account.c.id)
+        ).scalar_one()
+    )
+    set_segments(conn, account_id, tags)
+    return account_id
+
+
+def _segments(segments: Iterable[str]) -> list[str]:
+    return sorted({v.required_text("segments", s, 50) for s in segments})
+
+
+def set_segments(conn: Connection, account_id: int, segments: Iterable[str]) -> None:
+    """Replace the account's segment tags (e.g. xDSL, VoIP, housing)."""
+    tags = _segments(segments)
+    conn.execute(account_segment.delete().where(account_segment.c.account_id == account_id))
+    if tags:
+        conn.execute(account_segment.insert(), [{"account_id": account_id, "segment": t} for t in tags])
+
+
+def segments_of(conn: Connection, account_id: int) -> list[str]:
+    rows = conn.execute(
+        sa.select(account_segment.c.segment)
+        .where(account_segment.c.account_id == account_id)
+        .order_by(account_segment.c.segment)
+    )
+    return list(rows.scalars())
+
+
+def set_account_status(conn: Connection, account_id: int, status: str) -> None:
+    change_status(conn, account, account_id, ACCOUNT_TRANSITIONS, status)
+
+
+def get_account(conn: Connection, account_id: int) -> sa.Row[tuple[object, ...]]:
+    row = conn.execute(sa.select(account).where(account.c.id == account_id)).one_or_none()
+    if row is None:
+        raise DomainError("account_id", f"account {account_id} does not exist")
+    return row
+
+
+def add_address(
+    conn: Connection,
+    account_id: int,
+    kind: str,
+    street: str,
+    postal_code: str,
+    city: str,
+    country: str = "DE",
+) -> int:
+    """Accounts have several addresses; ``kind`` says what one is for (billing or installation/delivery)."""
+    get_account(conn, account_id)
+    country_code = v.required_text("country", country, 2).upper()
+    if len(country_code) != 2 or not country_code.isalpha():
+        raise DomainError("country", "country must be a two-letter ISO code")
+    return int(
+        conn.execute(
+            address.insert()
+            .values(
+                account_id=account_id,
+                kind=v.one_of("kind", kind, ADDRESS_KINDS),
+                street=v.required_text("street", street, 200),
+                postal_code=v.required_text("postal_code", postal_code, 20),
+                city=v.required_text("city", city, 100),
+                country=country_code,
+            )
+            .returning(address.c.id)
+        ).scalar_one()
+    )
+
+
+@dataclass(frozen=True)
+class ContactInput:
+    last_name: str
+    salutation: str = "none"
+    first_name: str | None = None
+    academic_title: str | None = None
+    role: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    preferred_language: str = "de"
+    marketing_opt_out: bool = False
+
+
+def create_contact(
+    conn: Connection, data: ContactInput, account_id: int | None = None, now: datetime | None = None
+) -> int:
+    """A person, optionally of an account; e-mail checked, phone stored as E.164 (national numbers as German)."""
+    if account_id is not None:
+        get_account(conn, account_id)
+    values = {
+        "account_id": account_id,
+        "salutation": v.one_of("salutation", data.salutation, SALUTATIONS),
+        "academic_title": v.optional_text("academic_title", data.academic_title, 50),
+        "first_name": v.optional_text("first_name", data.first_name, 100),
+        "last_name": v.required_text("last_name", data.last_name, 100),
+        "role": v.optional_text("role", data.role, 100),
+        "email": v.email(data.email),
+        "phone": v.phone(data.phone),
+        "preferred_language": v.one_of("preferred_language", data.preferred_language, LANGUAGES),
+        "marketing_opt_out": bool(data.marketing_opt_out),
+        "created_at": _now(now),
+    }
+    return int(conn.execute(contact.insert().values(**values).returning(contact.c.id)).scalar_one())
+
+
+def contact_salutation(conn: Connection, contact_id: int) -> str:
+    """The letter salutation of a stored contact, in the contact's preferred language."""
+    row = conn.execute(sa.select(contact).where(contact.c.id == contact_id)).one_or_none()
+    if row is None:
+        raise DomainError("contact_id", f"contact {contact_id} does not exist")
+    return letter_salutation(
+        row.salutation, row.last_name, row.first_name, row.academic_title, row.preferred_language
+    )

@@ -1,0 +1,98 @@
+"""Invoices with gap-free numbers per year (R-2026-00001), as German tax law requires.
+
+The number is drawn from ``crm.numbering`` inside the invoice's own transaction, so a failed invoice returns
+its number and two invoices created at once never share one. Invoices are never deleted, only cancelled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from . import positions as pos
+from .accounts import get_account
+from .errors import DomainError
+from .numbering import yearly_number
+from .orders import get_order
+from .schema import invoice, invoice_position, order_position
+from .status import Transitions, change_status
+
+INVOICE_TRANSITIONS: Transitions = {"open": frozenset({"paid", "cancelled"})}
+
+
+def _create(
+    conn: Connection,
+    account_id: int,
+    lines: list[dict[str, Any]],
+    issue_date: date,
+    payment_days: int,
+    order_id: int | None,
+    now: datetime | None,
+) -> int:
+    if not 0 <= payment_days <= 365:
+        raise DomainError("payment_days", "payment_days must be between 0 and 365")
+    number, sequence = yearly_number(conn, "invoice", "R", issue_date.year)
+    invoice_id = int(
+        conn.execute(
+            invoice.insert()
+            .values(number=number, year=issue_date.year, sequence=sequence, account_id=account_id, order_id=order_id,
+                    status="open", issue_date=issue_date, due_date=issue_date + timedelta(days=payment_days),
+                    net=0, vat=0, gross=0, created_at=now or datetime.now(UTC))
+            .returning(invoice.c.id)
+        ).scalar_one()
+    )
+    pos.write(conn, invoice, invoice_position, "invoice_id", invoice_id, lines)
+    return invoice_id
+
+
+def create_invoice(
+    conn: Connection,
+    account_id: int,
+    positions: Sequence[pos.PositionInput],
+    issue_date: date,
+    payment_days: int = 14,
+    now: datetime | None = None,
+) -> int:
+    """A free invoice (e.g. a monthly service charge) with the next number of the issue year."""
+    get_account(conn, account_id)
+    return _create(conn, account_id, pos.resolve(conn, positions, allow_inactive=True), issue_date, payment_days,
+                   None, now)
+
+
+def create_invoice_from_order(
+    conn: Connection, order_id: int, issue_date: date, payment_days: int = 14, now: datetime | None = None
+) -> int:
+    """Bill an order's positions as they stand (adjusted after the quote, if they were)."""
+    source = get_order(conn, order_id)
+    if source.status == "cancelled":
+        raise DomainError("order_id", f"order {source.number} is cancelled")
+    lines = pos.copy_lines(pos.read(conn, order_position, "order_id", order_id))
+    return _create(conn, source.account_id, lines, issue_date, payment_days, order_id, now)
+
+
+def get_invoice(conn: Connection, invoice_id: int) -> sa.Row[tuple[object, ...]]:
+    row = conn.execute(sa.select(invoice).where(invoice.c.id == invoice_id)).one_or_none()
+    if row is None:
+        raise DomainError("invoice_id", f"invoice {invoice_id} does not exist")
+    return row
+
+
+def mark_paid(conn: Connection, invoice_id: int, now: datetime | None = None) -> None:
+    change_status(conn, invoice, invoice_id, INVOICE_TRANSITIONS, "paid", paid_at=now or datetime.now(UTC))
+
+
+def cancel_invoice(conn: Connection, invoice_id: int) -> None:
+    """Cancelled invoices keep their number, so the sequence stays without gaps."""
+    change_status(conn, invoice, invoice_id, INVOICE_TRANSITIONS, "cancelled")
+
+
+def overdue_invoices(conn: Connection, today: date) -> list[int]:
+    """Open invoices past their due date: the input of the dunning process."""
+    rows = conn.execute(
+        sa.select(invoice.c.id).where(invoice.c.status == "open", invoice.c.due_date < today).order_by(invoice.c.id)
+    )
+    return [int(i) for i in rows.scalars()]

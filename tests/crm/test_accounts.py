@@ -1,0 +1,110 @@
+"""Accounts, addresses and contacts: numbering, status transitions, validation."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from crm.accounts import (
+    ContactInput,
+    add_address,
+    contact_salutation,
+    create_account,
+    create_contact,
+    get_account,
+    segments_of,
+    set_account_status,
+    set_segments,
+)
+from crm.errors import DomainError
+from crm.schema import address, contact
+
+from .conftest import NOW
+
+
+def test_account_numbers_are_generated_and_unique(conn: Connection) -> None:
+    first = create_account(conn, "Alpha GmbH", now=NOW)
+    second = create_account(conn, "Beta AG", segments=["VoIP", "xDSL", "VoIP"], now=NOW)
+    assert get_account(conn, first).number == "K-10001"
+    assert get_account(conn, second).number == "K-10002"
+    assert get_account(conn, second).status == "prospect"
+    assert segments_of(conn, second) == ["VoIP", "xDSL"]
+    set_segments(conn, second, ["housing"])
+    assert segments_of(conn, second) == ["housing"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [({"name": " "}, "name"), ({"name": "X", "sla_class": "platinum"}, "sla_class"), ({"name": "x" * 301}, "name")],
+)
+def test_account_validation(conn: Connection, kwargs: dict[str, str], field: str) -> None:
+    with pytest.raises(DomainError) as err:
+        create_account(conn, **kwargs)  # type: ignore[arg-type]
+    assert err.value.field == field
+    assert field in err.value.message
+
+
+def test_account_status_transitions(conn: Connection, account_id: int) -> None:
+    with pytest.raises(DomainError, match="from 'prospect' to 'former'"):
+        set_account_status(conn, account_id, "former")
+    set_account_status(conn, account_id, "customer")
+    set_account_status(conn, account_id, "former")
+    set_account_status(conn, account_id, "customer")  # won back
+    with pytest.raises(DomainError, match="unknown"):
+        set_account_status(conn, account_id, "vip")
+    with pytest.raises(DomainError) as err:
+        set_account_status(conn, 999999, "customer")
+    assert err.value.field == "id"
+
+
+def test_several_addresses_per_account(conn: Connection, account_id: int) -> None:
+    add_address(conn, account_id, "billing", "Hauptstr. 1", "10115", "Berlin")
+    add_address(conn, account_id, "installation", "Werk 2", "80331", "München", "de")
+    add_address(conn, account_id, "installation", "Lager 3", "1010", "Wien", "AT")
+    rows = conn.execute(sa.select(address.c.kind, address.c.country).where(address.c.account_id == account_id))
+    assert sorted(rows) == [("billing", "DE"), ("installation", "AT"), ("installation", "DE")]
+    with pytest.raises(DomainError) as err:
+        add_address(conn, account_id, "holiday", "a", "1", "b")
+    assert err.value.field == "kind"
+    with pytest.raises(DomainError) as err:
+        add_address(conn, account_id, "billing", "a", "1", "b", "DEU")
+    assert err.value.field == "country"
+
+
+def test_contact_phone_is_stored_as_e164(conn: Connection, account_id: int) -> None:
+    data = ContactInput("Müller", "Herr", "Hans", "Prof. Dr.", role="CTO", email="h.mueller@example.de",
+                        phone="030 1234567")
+    contact_id = create_contact(conn, data, account_id, now=NOW)
+    row = conn.execute(sa.select(contact).where(contact.c.id == contact_id)).one()
+    assert row.phone == "+49301234567"
+    assert row.marketing_opt_out is False
+    assert contact_salutation(conn, contact_id) == "Sehr geehrter Herr Prof. Dr. Müller"
+    english = create_contact(conn, ContactInput("Smith", "Frau", phone="+44 20 7946 0958", preferred_language="en"))
+    assert conn.execute(sa.select(contact.c.phone).where(contact.c.id == english)).scalar_one() == "+442079460958"
+    assert contact_salutation(conn, english) == "Dear Ms Smith"
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        (ContactInput("X", email="not-an-address"), "email"),
+        (ContactInput("X", email="a@b"), "email"),
+        (ContactInput("X", phone="12"), "phone"),
+        (ContactInput("X", phone="hello"), "phone"),
+        (ContactInput("X", salutation="Mr"), "salutation"),
+        (ContactInput("X", preferred_language="fr"), "preferred_language"),
+        (ContactInput(""), "last_name"),
+    ],
+)
+def test_contact_validation(conn: Connection, data: ContactInput, field: str) -> None:
+    with pytest.raises(DomainError) as err:
+        create_contact(conn, data)
+    assert err.value.field == field
+    assert field in err.value.message
+
+
+def test_contact_of_unknown_account(conn: Connection) -> None:
+    with pytest.raises(DomainError) as err:
+        create_contact(conn, ContactInput("X"), account_id=424242)
+    assert err.value.field == "account_id"

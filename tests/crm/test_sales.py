@@ -1,0 +1,204 @@
+"""Products, quotes, orders with sub-orders, invoices."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal as D
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from crm import invoices, orders, quotes
+from crm.errors import DomainError
+from crm.positions import PositionInput
+from crm.products import ProductInput, create_product, set_active
+from crm.schema import order_position, quote_position
+
+from .conftest import NOW, TODAY
+
+VALID = TODAY + timedelta(days=30)
+
+
+def _quote(conn: Connection, account_id: int, catalogue: dict[str, int]) -> int:
+    return quotes.create_quote(
+        conn,
+        account_id,
+        [
+            PositionInput(D("1"), catalogue["ADSL50"]),
+            PositionInput(D("2"), catalogue["MODEM"], discount_percent=D("10")),
+            PositionInput(D("1"), catalogue["SETUP"], discount_amount=D("99.00")),
+            PositionInput(D("3"), catalogue["BOOK"]),
+        ],
+        VALID,
+        now=NOW,
+    )
+
+
+def _accepted(conn: Connection, account_id: int, catalogue: dict[str, int]) -> int:
+    quote_id = _quote(conn, account_id, catalogue)
+    quotes.send_quote(conn, quote_id, now=NOW)
+    quotes.accept_quote(conn, quote_id, now=NOW)
+    return quote_id
+
+
+def test_product_code_is_unique_and_validated(conn: Connection, catalogue: dict[str, int]) -> None:
+    with pytest.raises(DomainError) as err:
+        create_product(conn, ProductInput("ADSL50", "Again", "access", "recurring_monthly", D("1.00")))
+    assert err.value.field == "code"
+    bad = [
+        (ProductInput("X1", "X", "access", "lifetime", D("1.00")), "kind"),
+        (ProductInput("X2", "X", "access", "hardware", D("1.005")), "list_price"),
+        (ProductInput("X3", "X", "access", "hardware", D("-1")), "list_price"),
+        (ProductInput("X4", "X", "access", "hardware", D("1"), provisioning_steps=("dns",)), "provisioning_steps"),
+        (ProductInput("X5", "X", "food", "hardware", D("1")), "category"),
+        (ProductInput("X6", "X", "access", "hardware", D("1"), vat_rate=D("120")), "vat_rate"),
+    ]
+    for data, field in bad:
+        with pytest.raises(DomainError) as err:
+            create_product(conn, data)
+        assert err.value.field == field
+
+
+def test_quote_positions_and_totals(conn: Connection, account_id: int, catalogue: dict[str, int]) -> None:
+    quote_id = _quote(conn, account_id, catalogue)
+    row = quotes.get_quote(conn, quote_id)
+    assert (row.number, row.version, row.status) == ("Q-2026-00001", 1, "draft")
+    totals = [r.total for r in conn.execute(sa.select(quote_position).order_by(quote_position.c.line_no))]
+    assert totals == [D("39.90"), D("268.20"), D("0.00"), D("30.00")]
+    assert all(isinstance(t, D) for t in totals)
+    assert (row.net, row.vat, row.gross) == (D("338.10"), D("60.64"), D("398.74"))  # 308.10 × 19 % + 30 × 7 %
+    assert quotes.quote_totals(conn, quote_id).vat_by_rate == {D("7.00"): D("2.10"), D("19.00"): D("58.54")}
+
+
+def test_quote_position_errors_name_the_field(conn: Connection, account_id: int, catalogue: dict[str, int]) -> None:
+    cases = [
+        ([], "positions"),
+        ([PositionInput(D("1"), 99999)], "positions[0].product_id"),
+        ([PositionInput(D("1"), description="Free text")], "positions[0].unit_price"),
+        ([PositionInput(D("1"), description="Free", unit_price=D("1"))], "positions[0].vat_rate"),
+        ([PositionInput(D("1"), catalogue["SETUP"]), PositionInput(D("-1"), catalogue["SETUP"])],
+         "positions[1].quantity"),
+    ]
+    for positions, field in cases:
+        with pytest.raises(DomainError) as err:
+            quotes.create_quote(conn, account_id, positions, VALID, now=NOW)
+        assert err.value.field == field
+    with pytest.raises(DomainError) as err:
+        quotes.create_quote(conn, account_id, [PositionInput(D("1"), catalogue["SETUP"])], TODAY - timedelta(1),
+                            now=NOW)
+    assert err.value.field == "valid_until"
+    set_active(conn, catalogue["BOOK"], False)
+    with pytest.raises(DomainError, match="no longer sold"):
+        quotes.create_quote(conn, account_id, [PositionInput(D("1"), catalogue["BOOK"])], VALID, now=NOW)
+
+
+def test_quote_status_rules(conn: Connection, account_id: int, catalogue: dict[str, int]) -> None:
+    quote_id = _quote(conn, account_id, catalogue)
+    with pytest.raises(DomainError, match="from 'draft' to 'accepted'"):
+        quotes.accept_quote(conn, quote_id, now=NOW)
+    quotes.update_positions(conn, quote_id, [PositionInput(D("2"), catalogue["ADSL50"])])
+    assert quotes.get_quote(conn, quote_id).net == D("79.80")
+    quotes.send_quote(conn, quote_id, now=NOW)
+    with pytest.raises(DomainError, match="only a draft"):
+        quotes.update_positions(conn, quote_id, [PositionInput(D("1"), catalogue["ADSL50"])])
+    quotes.reject_quote(conn, quote_id, now=NOW)
+    with pytest.raises(DomainError):
+        quotes.accept_quote(conn, quote_id, now=NOW)
+
+
+def test_expiry(conn: Connection, account_id: int, catalogue: dict[str, int]) -> None:
+    quote_id = _quote(conn, account_id, catalogue)
+    draft = _quote(conn, account_id, catalogue)
+    quotes.send_quote(conn, quote_id, now=NOW)
+    late = NOW + timedelta(days=31)
+    with pytest.raises(DomainError) as err:
+        quotes.accept_quote(conn, quote_id, now=late)
+    assert err.value.field == "valid_until"
+    assert quotes.expire_quotes(conn, VALID) == []  # valid through its last day
+    assert quotes.expire_quotes(conn, late.date()) == [quote_id]
+    assert quotes.get_quote(conn, quote_id).status == "expired"
+    assert quotes.get_quote(conn, draft).status == "draft"
+
+
+def test_revised_quote_is_a_new_version(conn: Connection, account_id: int, catalogue: dict[str, int]) -> None:
+    first = _quote(conn, account_id, catalogue)
+    quotes.send_quote(conn, first, now=NOW)
+    second = quotes.revise_quote(conn, first, now=NOW)
+    row = quotes.get_quote(conn, second)
+    assert (row.number, row.version, row.status, row.gross) == ("Q-2026-00001", 2, "draft", D("398.74"))
+    with pytest.raises(DomainError) as err:
+        quotes.revise_quote(conn, first, now=NOW)
+    assert err.value.field == "version"
+
+
+def test_order_from_accepted_quote(conn: Connection, account_id: int, catalogue: dict[str, int]) -> None:
+    draft = _quote(conn, account_id, catalogue)
+    with pytest.raises(DomainError, match="not accepted"):
+        orders.create_order_from_quote(conn, draft, now=NOW)
+    quote_id = _accepted(conn, account_id, catalogue)
+    with pytest.raises(DomainError) as err:
+        orders.create_order_from_quote(conn, quote_id, drop_lines={9}, now=NOW)
+    assert err.value.field == "drop_lines"
+    order_id = orders.create_order_from_quote(conn, quote_id, drop_lines={4}, now=NOW)
+    row = orders.get_order(conn, order_id)
+    assert (row.number, row.status, row.net) == ("A-2026-00001", "open", D("308.10"))
+    lines = conn.execute(sa.select(order_position.c.description).order_by(order_position.c.line_no)).scalars()
+    assert list(lines) == ["ADSL 50", "Modem FritzBox", "Einrichtung"]
+    assert [s["steps"] for s in orders.sub_orders(conn, order_id)] == ["ip", "hardware"]  # not the setup fee
+    with pytest.raises(DomainError, match="already been ordered"):
+        orders.create_order_from_quote(conn, quote_id, now=NOW)
+
+
+def test_adjusting_an_order(conn: Connection, account_id: int, catalogue: dict[str, int]) -> None:
+    order_id = orders.create_order_from_quote(conn, _accepted(conn, account_id, catalogue), now=NOW)
+    totals = orders.adjust_position(conn, order_id, 2, orders.Adjustment(quantity=D("1")))
+    assert totals.positions[1] == D("134.10")
+    totals = orders.adjust_position(conn, order_id, 1, orders.Adjustment(remove=True))
+    assert orders.get_order(conn, order_id).net == totals.net == D("164.10")
+    assert [s["steps"] for s in orders.sub_orders(conn, order_id)] == ["hardware"]
+    with pytest.raises(DomainError) as err:
+        orders.adjust_position(conn, order_id, 7, orders.Adjustment(quantity=D("1")))
+    assert err.value.field == "line_no"
+    orders.start_production(conn, order_id)
+    with pytest.raises(DomainError, match="open"):
+        orders.adjust_position(conn, order_id, 1, orders.Adjustment(quantity=D("2")))
+
+
+def test_order_is_delivered_when_every_sub_order_is_done(
+    conn: Connection, account_id: int, catalogue: dict[str, int]
+) -> None:
+    order_id = orders.create_order_from_quote(conn, _accepted(conn, account_id, catalogue), now=NOW)
+    orders.start_production(conn, order_id)
+    first, second = (s["id"] for s in orders.sub_orders(conn, order_id))
+    with pytest.raises(DomainError, match="from 'pending' to 'done'"):
+        orders.set_sub_order_status(conn, first, "done")
+    for sub in (first, second):
+        orders.set_sub_order_status(conn, sub, "in_progress")
+    orders.set_sub_order_status(conn, first, "done", now=NOW)
+    orders.set_sub_order_status(conn, second, "failed")
+    assert orders.get_order(conn, order_id).status == "in_production"
+    orders.set_sub_order_status(conn, second, "in_progress")
+    orders.set_sub_order_status(conn, second, "done", now=NOW)
+    assert orders.get_order(conn, order_id).status == "delivered"
+
+
+def test_invoice_numbers_per_year(conn: Connection, account_id: int, catalogue: dict[str, int]) -> None:
+    order_id = orders.create_order_from_quote(conn, _accepted(conn, account_id, catalogue), now=NOW)
+    first = invoices.create_invoice_from_order(conn, order_id, date(2026, 12, 31), now=NOW)
+    line = [PositionInput(D("1"), catalogue["ADSL50"])]
+    second = invoices.create_invoice(conn, account_id, line, date(2026, 12, 31), now=NOW)
+    next_year = invoices.create_invoice(conn, account_id, line, date(2027, 1, 1), payment_days=30, now=NOW)
+    rows = [invoices.get_invoice(conn, i) for i in (first, second, next_year)]
+    assert [r.number for r in rows] == ["R-2026-00001", "R-2026-00002", "R-2027-00001"]
+    assert rows[0].gross == D("398.74") and rows[0].due_date == date(2027, 1, 14)
+    assert rows[2].due_date == date(2027, 1, 31)
+    assert invoices.overdue_invoices(conn, date(2027, 1, 15)) == [first, second]
+    invoices.mark_paid(conn, first, now=NOW)
+    invoices.cancel_invoice(conn, second)
+    with pytest.raises(DomainError):
+        invoices.mark_paid(conn, second, now=NOW)
+    assert invoices.overdue_invoices(conn, date(2027, 2, 15)) == [next_year]
+    with pytest.raises(DomainError) as err:
+        invoices.create_invoice(conn, account_id, line, date(2027, 1, 1), payment_days=-1)
+    assert err.value.field == "payment_days"

@@ -1,0 +1,129 @@
+"""Incidents (priority matrix, SLA deadlines, status rules) and problems resolving their incidents."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Connection
+
+from crm import service_desk as sd
+from crm.accounts import ContactInput, create_account, create_contact
+from crm.errors import DomainError
+
+from .conftest import NOW, as_utc
+
+
+@pytest.mark.parametrize(
+    ("impact", "urgency", "expected"),
+    [
+        ("high", "high", "P1"), ("high", "medium", "P2"), ("medium", "high", "P2"), ("high", "low", "P3"),
+        ("medium", "medium", "P3"), ("low", "high", "P3"), ("medium", "low", "P4"), ("low", "medium", "P4"),
+        ("low", "low", "P4"),
+    ],
+)
+def test_priority_matrix(impact: str, urgency: str, expected: str) -> None:
+    assert sd.priority(impact, urgency) == expected
+
+
+def test_priority_input_errors_name_the_field() -> None:
+    with pytest.raises(DomainError) as err:
+        sd.priority("huge", "high")
+    assert err.value.field == "impact"
+    with pytest.raises(DomainError) as err:
+        sd.priority("high", "now")
+    assert err.value.field == "urgency"
+
+
+@pytest.mark.parametrize(
+    ("sla_class", "prio", "response", "resolution"),
+    [("gold", "P1", timedelta(minutes=15), timedelta(hours=4)),
+     ("silver", "P2", timedelta(hours=1), timedelta(hours=16)),
+     ("bronze", "P4", timedelta(hours=24), timedelta(days=10))],
+)
+def test_sla_deadlines(sla_class: str, prio: str, response: timedelta, resolution: timedelta) -> None:
+    assert sd.sla_deadlines(sla_class, prio, NOW) == (NOW + response, NOW + resolution)
+
+
+def test_incident_gets_priority_and_deadlines_from_the_account(conn: Connection, account_id: int) -> None:
+    contact_id = create_contact(conn, ContactInput("Meier"), account_id)
+    incident_id = sd.open_incident(conn, account_id, "Leitung tot", impact="high", urgency="high",
+                                   origin="monitoring", contact_id=contact_id, now=NOW)
+    row = sd.get_incident(conn, incident_id)
+    assert (row.number, row.priority, row.status) == ("I-2026-00001", "P1", "new")
+    assert as_utc(row.response_due) == NOW + timedelta(minutes=15)  # the account is gold
+    assert as_utc(row.resolution_due) == NOW + timedelta(hours=4)
+    bronze = create_account(conn, "Klein KG")
+    other = sd.open_incident(conn, bronze, "Langsam", impact="medium", urgency="medium", now=NOW)
+    assert as_utc(sd.get_incident(conn, other).resolution_due) == NOW + timedelta(hours=96)
+
+
+def test_incident_input_errors(conn: Connection, account_id: int) -> None:
+    stranger = create_contact(conn, ContactInput("Fremd"))
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"origin": "pigeon"}, "origin"),
+        ({"contact_id": stranger}, "contact_id"),
+        ({"impact": "x"}, "impact"),
+    ]
+    for extra, field in cases:
+        kwargs: dict[str, Any] = {"impact": "low", "urgency": "low", **extra}
+        with pytest.raises(DomainError) as err:
+            sd.open_incident(conn, account_id, "x", **kwargs)
+        assert err.value.field == field
+    with pytest.raises(DomainError) as err:
+        sd.open_incident(conn, account_id, " ", impact="low", urgency="low")
+    assert err.value.field == "summary"
+
+
+def test_incident_lifecycle(conn: Connection, account_id: int) -> None:
+    incident_id = sd.open_incident(conn, account_id, "VoIP rauscht", impact="medium", urgency="high", now=NOW)
+    with pytest.raises(DomainError, match="from 'new' to 'closed'"):
+        sd.close_incident(conn, incident_id)
+    sd.assign_incident(conn, incident_id, "voice", "anna", now=NOW + timedelta(minutes=5))
+    sd.set_pending(conn, incident_id)
+    sd.assign_incident(conn, incident_id, "voice", "bert", now=NOW + timedelta(hours=2))
+    row = sd.get_incident(conn, incident_id)
+    assert as_utc(row.responded_at) == NOW + timedelta(minutes=5)  # the first response counts
+    assert row.assignee == "bert"
+    sd.resolve_incident(conn, incident_id, "Codec umgestellt", now=NOW + timedelta(hours=3))
+    sd.close_incident(conn, incident_id, now=NOW + timedelta(days=1))
+    assert sd.get_incident(conn, incident_id).status == "closed"
+    with pytest.raises(DomainError):
+        sd.assign_incident(conn, incident_id, "voice")
+
+
+def test_resolving_a_problem_resolves_its_open_incidents(conn: Connection, account_id: int) -> None:
+    ids = [sd.open_incident(conn, account_id, f"Ausfall {i}", impact="high", urgency="medium", now=NOW)
+           for i in range(4)]
+    unrelated = sd.open_incident(conn, account_id, "Anderes", impact="low", urgency="low", now=NOW)
+    problem_id = sd.create_problem(conn, "DSLAM Frankfurt defekt", root_cause="Netzteil", now=NOW)
+    for incident_id in ids:
+        sd.link_incident(conn, problem_id, incident_id)
+    sd.assign_incident(conn, ids[1], "access")
+    sd.assign_incident(conn, ids[2], "access")
+    sd.set_pending(conn, ids[2])
+    sd.resolve_incident(conn, ids[3], "Selbst erledigt", now=NOW)
+    resolved = sd.resolve_problem(conn, problem_id, "Netzteil getauscht", now=NOW + timedelta(hours=2))
+    assert resolved == ids[:3]
+    for incident_id in ids[:3]:
+        row = sd.get_incident(conn, incident_id)
+        assert row.status == "resolved"
+        assert "Netzteil getauscht" in row.resolution
+    assert sd.get_incident(conn, ids[3]).resolution == "Selbst erledigt"
+    assert sd.get_incident(conn, unrelated).status == "new"
+    with pytest.raises(DomainError) as err:
+        sd.resolve_problem(conn, problem_id, "again")
+    assert err.value.field == "problem_id"
+    with pytest.raises(DomainError) as err:
+        sd.link_incident(conn, problem_id, unrelated)
+    assert err.value.field == "problem_id"
+
+
+def test_only_open_incidents_can_join_a_problem(conn: Connection, account_id: int) -> None:
+    incident_id = sd.open_incident(conn, account_id, "x", impact="low", urgency="low", now=NOW)
+    sd.resolve_incident(conn, incident_id, "done", now=NOW)
+    problem_id = sd.create_problem(conn, "p", now=NOW)
+    with pytest.raises(DomainError) as err:
+        sd.link_incident(conn, problem_id, incident_id)
+    assert err.value.field == "incident_id"
