@@ -14,6 +14,8 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 
+from crm import queries as crm_queries
+from crm.errors import DomainError
 from engine.database import utcnow
 from engine.errors import Conflict, FormValidationError, InvalidState, NotFound
 from engine.queries import InstanceFilter, TaskFilter
@@ -158,8 +160,9 @@ def dashboard(request: Request) -> HTMLResponse:
                                .group_by(process_instance.c.process_key)
                                .order_by(process_instance.c.process_key)).all()
         failed = conn.execute(sa.select(sa.func.count()).select_from(job).where(job.c.state == "failed")).scalar_one()
+        sla = crm_queries.incidents_by_sla(conn, utcnow())
     return render(request, "dashboard.html", user=user, my_total=my_total, group_total=group_total, overdue=overdue,
-                  running=running, failed=failed)
+                  running=running, failed=failed, sla=sla)
 
 
 # -- task inbox -----------------------------------------------------------------------------------------
@@ -286,6 +289,49 @@ async def cancel_instance(request: Request, instance_id: str) -> Response:
     form = await _checked_form(request, user)
     _engine(request).cancel(instance_id, str(form.get("reason") or "") or None, user=user.name)
     return RedirectResponse(f"/instances/{instance_id}", status_code=303)
+
+
+# -- customers and products ----------------------------------------------------------------------------
+@router.get("/customers", response_class=HTMLResponse)
+def customers(request: Request, q: str = "", page: int = 0) -> HTMLResponse:
+    user = _require(request)
+    with _engine(request).db.read() as conn:
+        accounts, total = crm_queries.search_accounts(conn, q, limit=50, offset=max(page, 0) * 50)
+    return render(request, "customers.html", user=user, accounts=accounts, total=total, q=q, page=page)
+
+
+@router.get("/customers/{account_id}", response_class=HTMLResponse)
+def customer(request: Request, account_id: int) -> HTMLResponse:
+    user = _require(request)
+    engine = _engine(request)
+    with engine.db.read() as conn:
+        try:
+            view = crm_queries.account_360(conn, account_id)
+        except DomainError as exc:
+            raise NotFound(str(exc)) from exc
+        startable = [d.key for d in engine.repository.list(conn)]
+    processes, _total = engine.query_instances(InstanceFilter(business_key=view.account["number"], limit=100))
+    return render(request, "customer.html", user=user, view=view, processes=processes, startable=startable)
+
+
+@router.post("/customers/{account_id}/start", response_model=None)
+async def start_for_customer(request: Request, account_id: int) -> Response:
+    user = _require(request, "clerk", "manager")
+    form = await _checked_form(request, user)
+    engine = _engine(request)
+    with engine.db.read() as conn:
+        number = crm_queries.account_360(conn, account_id).account["number"]
+    instance = engine.start(str(form.get("process")), {"account_id": account_id, "account_number": number},
+                            business_key=number, user=user.name)
+    return RedirectResponse(f"/instances/{instance.id}", status_code=303)
+
+
+@router.get("/products", response_class=HTMLResponse)
+def products(request: Request) -> HTMLResponse:
+    user = _require(request)
+    with _engine(request).db.read() as conn:
+        items = crm_queries.list_products(conn)
+    return render(request, "products.html", user=user, products=items)
 
 
 # -- incidents ------------------------------------------------------------------------------------------

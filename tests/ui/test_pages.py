@@ -158,3 +158,28 @@ def test_unknown_task_is_a_page_not_a_trace(page: Any, app: Api) -> None:
     _login(page, app, "anna", "anna-password", "/tasks/does-not-exist")
     assert page.locator("h1").inner_text() == "Nicht gefunden"
     assert "does-not-exist" in page.locator("main").inner_text()
+
+
+def test_customer_search_360_view_and_start_a_process(page: Any, app: Api) -> None:
+    from crm.demo import load_demo_data
+
+    _setup(app)
+    with app.engine.db.transaction() as conn:
+        load_demo_data(conn)
+    _login(page, app, "chefin", "chefin-password", "/")
+    assert page.locator("[data-figure=sla-breached] .figure").inner_text().isdigit()
+    page.click("text=Kunden")
+    first = page.locator("table tbody tr td a").first
+    number = first.inner_text()
+    page.fill("input[name=q]", number)
+    page.click("text=Suchen")
+    assert page.locator("table tbody tr").count() == 1
+    page.click(f"text={number}")
+    assert number in page.locator("h1").inner_text()
+    assert page.locator("h2", has_text="Ansprechpartner").count() == 1
+    page.select_option("select[name=process]", "vacation-request")
+    page.click("button:text-is('Starten')")
+    page.wait_for_selector("#viewer[data-ready=true]")
+    assert number in page.locator("h1").inner_text()  # business key = customer number
+    page.goto(app.base_url + "/products")
+    assert page.locator("table tbody tr").count() >= 15
