@@ -155,11 +155,12 @@ def due_at_of(task: Any, now: datetime) -> datetime | None:
 
 
 def close_user_tasks(conn: Connection, task_ids: list[str], state: str, now: datetime,
-                     completed_by: str | None = None) -> None:
-    """Close open tasks in the inbox and in its group index together."""
+                     completed_by: str | None = None, grouped: bool = True) -> None:
+    """Close open tasks in the inbox and in its group index together (``grouped``: any has candidate groups)."""
     conn.execute(user_task.update().where(user_task.c.id.in_(task_ids)).where(user_task.c.state == "open")
                  .values(state=state, completed_at=now, completed_by=completed_by))
-    conn.execute(user_task_group.update().where(user_task_group.c.task_id.in_(task_ids)).values(state=state))
+    if grouped:
+        conn.execute(user_task_group.update().where(user_task_group.c.task_id.in_(task_ids)).values(state=state))
 
 
 class InstanceStore:
@@ -246,7 +247,8 @@ class InstanceStore:
                             history: list[HistoryEntry], now: datetime) -> None:
         gone = [tid for tid in inst.before.user_tasks if tid not in after.user_tasks]
         if gone:
-            close_user_tasks(conn, gone, "cancelled", now)
+            close_user_tasks(conn, gone, "cancelled", now,
+                             grouped=any(candidate_groups_of(inst.before.user_tasks[tid]) for tid in gone))
             for tid in gone:
                 task = inst.before.user_tasks[tid]
                 if task.has_state(TaskState.CANCELLED):

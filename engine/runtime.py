@@ -265,7 +265,7 @@ class Engine:
             except (WorkflowException, SpiffWorkflowException) as exc:
                 raise ProcessError(str(exc), row.element_id) from exc
             history.append(entry_for(task, "element.completed", user))
-            close_user_tasks(conn, [task_id], "completed", utcnow(), user)
+            close_user_tasks(conn, [task_id], "completed", utcnow(), user, grouped=bool(row.candidate_groups))
             del inst.before.user_tasks[task_id]
             self._advance_and_save(conn, inst, user, history)
             return self._view(inst)

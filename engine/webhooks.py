@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,6 +49,7 @@ def subscribe(conn: Connection, url: str, events: list[str], created_by: str | N
     conn.execute(webhook_subscription.insert().values(id=view.id, url=url, events=",".join(view.events),
                                                       secret=view.secret, created_by=created_by,
                                                       created_at=view.created_at))
+    _forget(conn)
     return view
 
 
@@ -59,6 +61,26 @@ def list_subscriptions(conn: Connection) -> list[WebhookView]:
 def unsubscribe(conn: Connection, subscription_id: str) -> None:
     if not conn.execute(webhook_subscription.delete().where(webhook_subscription.c.id == subscription_id)).rowcount:
         raise NotFound(f"webhook '{subscription_id}' does not exist")
+    _forget(conn)
+
+
+# Subscriptions change rarely but are looked at on most saves: read them at most once a second per database.
+CACHE_SECONDS = 1.0
+_cache: dict[int, tuple[float, list[Any]]] = {}
+
+
+def _subscriptions(conn: Connection) -> list[Any]:
+    key = id(conn.engine)
+    cached = _cache.get(key)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    rows = list(conn.execute(sa.select(webhook_subscription)).all())
+    _cache[key] = (time.monotonic() + CACHE_SECONDS, rows)
+    return rows
+
+
+def _forget(conn: Connection) -> None:
+    _cache.pop(id(conn.engine), None)
 
 
 def emit(conn: Connection, instance_id: str, process_key: str | None, events: list[tuple[str, dict[str, Any]]]) -> int:
@@ -66,7 +88,7 @@ def emit(conn: Connection, instance_id: str, process_key: str | None, events: li
     wanted = [(kind, data) for kind, data in events if kind in EVENTS]
     if not wanted:
         return 0
-    subscriptions = conn.execute(sa.select(webhook_subscription)).all()
+    subscriptions = _subscriptions(conn)
     if not subscriptions:
         return 0
     now = utcnow()
