@@ -41,6 +41,7 @@ bench: install
 	$(BIN)/python -m bench.engine
 	$(BIN)/python -m bench.workers
 	$(BIN)/python -m bench.api_latency
+	$(BIN)/python -m bench.crm_queries
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

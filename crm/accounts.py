@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -21,19 +21,46 @@ ACCOUNT_TRANSITIONS: Transitions = {
     "customer": frozenset({"former"}),
     "former": frozenset({"customer"}),  # a former customer can be won back
 }
+ACCOUNT_KINDS = ("business", "private")
 SLA_CLASSES = ("gold", "silver", "bronze")
 ADDRESS_KINDS = ("billing", "installation")
 ACCOUNT_NUMBER_BASE = 10000
 
 
-def _now(now: datetime | None) -> datetime:
-    return now or datetime.now(UTC)
+def search_key(name: str) -> str:
+    """Casefolded, whitespace-normalised name: what prefix search compares ("müller" finds "Müller GmbH")."""
+    return " ".join(name.casefold().split())
+
+
+def _successor(prefix: str) -> str:
+    """The smallest string greater than every string starting with ``prefix`` (code point order)."""
+    last = ord(prefix[-1]) + 1
+    if 0xD800 <= last <= 0xDFFF:  # surrogates cannot be stored; skip to the next encodable code point
+        last = 0xE000
+    return prefix[:-1] + chr(min(last, 0x10FFFF))
+
+
+def find_accounts(conn: Connection, prefix: str, limit: int = 20) -> list[sa.Row[tuple[object, ...]]]:
+    """Accounts whose name starts with ``prefix`` (case-insensitive), by name: one index range scan."""
+    key = search_key(prefix)
+    if not key:
+        raise DomainError("prefix", "prefix must not be empty")
+    if not 1 <= limit <= 500:
+        raise DomainError("limit", "limit must be between 1 and 500")
+    query = (
+        sa.select(account.c.id, account.c.number, account.c.name, account.c.status, account.c.kind)
+        .where(account.c.name_key >= key, account.c.name_key < _successor(key))
+        .order_by(account.c.name_key, account.c.id)
+        .limit(limit)
+    )
+    return list(conn.execute(query))
 
 
 def create_account(
     conn: Connection,
     name: str,
     *,
+    kind: str = "business",
     legal_form: str | None = None,
     vat_id: str | None = None,
     segments: Iterable[str] = (),
@@ -42,24 +69,49 @@ def create_account(
     now: datetime | None = None,
 ) -> int:
     """A new prospect with the next account number (K-10001, K-10002, …)."""
-    values = {
-        "name": v.required_text("name", name, 300),
-        "legal_form": v.optional_text("legal_form", legal_form, 100),
-        "vat_id": v.optional_text("vat_id", vat_id, 30),
-        "owner": v.optional_text("owner", owner, 200),
-        "sla_class": v.one_of("sla_class", sla_class, SLA_CLASSES),
-    }
+    values = _account_values(
+        name=name, kind=kind, legal_form=legal_form, vat_id=vat_id, owner=owner, sla_class=sla_class
+    )
     tags = _segments(segments)
     number = f"K-{ACCOUNT_NUMBER_BASE + next_value(conn, 'account')}"
     account_id = int(
         conn.execute(
             account.insert()
-            .values(number=number, status="prospect", created_at=_now(now), **values)
+            .values(number=number, status="prospect", created_at=v.timestamp(now), **values)
             .returning(account.c.id)
         ).scalar_one()
     )
     set_segments(conn, account_id, tags)
     return account_id
+
+
+_ACCOUNT_FIELDS = ("name", "kind", "legal_form", "vat_id", "owner", "sla_class")
+
+
+def _account_values(**fields: str | None) -> dict[str, str | None]:
+    """Validate the editable account fields that are given; the search key follows the name."""
+    unknown = set(fields) - set(_ACCOUNT_FIELDS)
+    if unknown:
+        raise DomainError(sorted(unknown)[0], f"{sorted(unknown)[0]} cannot be changed here")
+    checks = {
+        "name": lambda x: v.required_text("name", x, 300),
+        "kind": lambda x: v.one_of("kind", x or "", ACCOUNT_KINDS),
+        "legal_form": lambda x: v.optional_text("legal_form", x, 100),
+        "vat_id": lambda x: v.optional_text("vat_id", x, 30),
+        "owner": lambda x: v.optional_text("owner", x, 200),
+        "sla_class": lambda x: v.one_of("sla_class", x or "", SLA_CLASSES),
+    }
+    values = {key: checks[key](value) for key, value in fields.items()}
+    if values.get("name"):
+        values["name_key"] = search_key(str(values["name"]))
+    return values
+
+
+def update_account(conn: Connection, account_id: int, **changes: str | None) -> None:
+    """Change master data (the PATCH of the REST layer); status and number have their own rules."""
+    get_account(conn, account_id)
+    if changes:
+        conn.execute(account.update().where(account.c.id == account_id).values(**_account_values(**changes)))
 
 
 def _segments(segments: Iterable[str]) -> list[str]:
@@ -140,7 +192,7 @@ class ContactInput:
 def create_contact(
     conn: Connection, data: ContactInput, account_id: int | None = None, now: datetime | None = None
 ) -> int:
-    """A person, optionally of an account; e-mail checked, phone stored as E.164 (national numbers as German)."""
+    """A person, optionally of an account; e-mail checked, phone stored as E.164 (national = German)."""
     if account_id is not None:
         get_account(conn, account_id)
     values = {
@@ -154,7 +206,7 @@ def create_contact(
         "phone": v.phone(data.phone),
         "preferred_language": v.one_of("preferred_language", data.preferred_language, LANGUAGES),
         "marketing_opt_out": bool(data.marketing_opt_out),
-        "created_at": _now(now),
+        "created_at": v.timestamp(now),
     }
     return int(conn.execute(contact.insert().values(**values).returning(contact.c.id)).scalar_one())
 

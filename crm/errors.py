@@ -1,4 +1,4 @@
-"""The one error type of the CRM layer, so callers (REST, CLI, processes) can map it to a message naming the field."""
+"""The one error type of the CRM layer: callers (REST, CLI, processes) show a message naming the field."""
 
 from __future__ import annotations
 

@@ -7,13 +7,14 @@ its number and two invoices created at once never share one. Invoices are never 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from . import positions as pos
+from . import validation as v
 from .accounts import get_account
 from .errors import DomainError
 from .numbering import yearly_number
@@ -39,9 +40,20 @@ def _create(
     invoice_id = int(
         conn.execute(
             invoice.insert()
-            .values(number=number, year=issue_date.year, sequence=sequence, account_id=account_id, order_id=order_id,
-                    status="open", issue_date=issue_date, due_date=issue_date + timedelta(days=payment_days),
-                    net=0, vat=0, gross=0, created_at=now or datetime.now(UTC))
+            .values(
+                number=number,
+                year=issue_date.year,
+                sequence=sequence,
+                account_id=account_id,
+                order_id=order_id,
+                status="open",
+                issue_date=issue_date,
+                due_date=issue_date + timedelta(days=payment_days),
+                net=0,
+                vat=0,
+                gross=0,
+                created_at=v.timestamp(now),
+            )
             .returning(invoice.c.id)
         ).scalar_one()
     )
@@ -59,8 +71,15 @@ def create_invoice(
 ) -> int:
     """A free invoice (e.g. a monthly service charge) with the next number of the issue year."""
     get_account(conn, account_id)
-    return _create(conn, account_id, pos.resolve(conn, positions, allow_inactive=True), issue_date, payment_days,
-                   None, now)
+    return _create(
+        conn,
+        account_id,
+        pos.resolve(conn, positions, allow_inactive=True),
+        issue_date,
+        payment_days,
+        None,
+        now,
+    )
 
 
 def create_invoice_from_order(
@@ -82,7 +101,7 @@ def get_invoice(conn: Connection, invoice_id: int) -> sa.Row[tuple[object, ...]]
 
 
 def mark_paid(conn: Connection, invoice_id: int, now: datetime | None = None) -> None:
-    change_status(conn, invoice, invoice_id, INVOICE_TRANSITIONS, "paid", paid_at=now or datetime.now(UTC))
+    change_status(conn, invoice, invoice_id, INVOICE_TRANSITIONS, "paid", paid_at=v.timestamp(now))
 
 
 def cancel_invoice(conn: Connection, invoice_id: int) -> None:
@@ -93,6 +112,42 @@ def cancel_invoice(conn: Connection, invoice_id: int) -> None:
 def overdue_invoices(conn: Connection, today: date) -> list[int]:
     """Open invoices past their due date: the input of the dunning process."""
     rows = conn.execute(
-        sa.select(invoice.c.id).where(invoice.c.status == "open", invoice.c.due_date < today).order_by(invoice.c.id)
+        sa.select(invoice.c.id)
+        .where(invoice.c.status == "open", invoice.c.due_date < today)
+        .order_by(invoice.c.id)
     )
     return [int(i) for i in rows.scalars()]
+
+
+REMINDER_INTERVAL = timedelta(days=14)
+MAX_REMINDERS = 3
+
+
+def record_reminder(conn: Connection, invoice_id: int, today: date) -> int:
+    """Count a payment reminder sent for an overdue open invoice; returns its level (1st, 2nd, 3rd reminder).
+
+    Reminders are at least ``REMINDER_INTERVAL`` apart and stop after ``MAX_REMINDERS`` (then collection).
+    """
+    row = get_invoice(conn, invoice_id)
+    if row.status != "open":
+        raise DomainError("status", f"invoice {row.number} is {row.status}")
+    if row.due_date >= today:
+        raise DomainError(
+            "due_date", f"invoice {row.number} is not overdue before {row.due_date + timedelta(days=1)}"
+        )
+    if row.reminders_sent >= MAX_REMINDERS:
+        raise DomainError(
+            "reminders_sent", f"invoice {row.number} was reminded {MAX_REMINDERS} times already"
+        )
+    if row.last_reminder_on is not None and today < row.last_reminder_on + REMINDER_INTERVAL:
+        raise DomainError(
+            "last_reminder_on", f"the last reminder for {row.number} was sent on {row.last_reminder_on}"
+        )
+    updated = conn.execute(
+        invoice.update()
+        .where(invoice.c.id == invoice_id, invoice.c.reminders_sent == row.reminders_sent)
+        .values(reminders_sent=invoice.c.reminders_sent + 1, last_reminder_on=today)
+    )
+    if updated.rowcount != 1:
+        raise DomainError("reminders_sent", "the invoice was reminded concurrently; reload and retry")
+    return int(row.reminders_sent) + 1

@@ -8,22 +8,17 @@ invoice gives its number back, a committed one keeps it, and no two ever share o
 
 from __future__ import annotations
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from .schema import counter
+from .sql import insert_or_ignore
 
 NO_YEAR = 0
 
 
 def next_value(conn: Connection, kind: str, year: int = NO_YEAR) -> int:
     """The next number of ``kind`` in ``year`` (1, 2, 3 … without gaps once committed)."""
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    conn.execute(
-        dialect_insert(counter).values(kind=kind, year=year, value=0).on_conflict_do_nothing(
-            index_elements=["kind", "year"]
-        )
-    )
+    insert_or_ignore(conn, counter, {"kind": kind, "year": year, "value": 0})
     stmt = (
         counter.update()
         .where(counter.c.kind == kind, counter.c.year == year)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from . import positions as pos
+from . import validation as v
 from .errors import DomainError
 from .numbering import yearly_number
 from .pricing import Totals
@@ -31,10 +32,6 @@ SUB_ORDER_TRANSITIONS: Transitions = {
 }
 
 
-def _now(now: datetime | None) -> datetime:
-    return now or datetime.now(UTC)
-
-
 def get_order(conn: Connection, order_id: int) -> sa.Row[tuple[object, ...]]:
     row = conn.execute(sa.select(order).where(order.c.id == order_id)).one_or_none()
     if row is None:
@@ -52,7 +49,9 @@ def create_order_from_quote(
     """Take over the accepted quote's positions except ``drop_lines`` (line numbers); one order per quote."""
     source = get_quote(conn, quote_id)
     if source.status != "accepted":
-        raise DomainError("quote_id", f"quote {source.number} v{source.version} is {source.status}, not accepted")
+        raise DomainError(
+            "quote_id", f"quote {source.number} v{source.version} is {source.status}, not accepted"
+        )
     if conn.execute(sa.select(order.c.id).where(order.c.quote_id == quote_id)).first() is not None:
         raise DomainError("quote_id", f"quote {source.number} has already been ordered")
     all_lines = pos.read(conn, quote_position, "quote_id", quote_id)
@@ -62,13 +61,21 @@ def create_order_from_quote(
     kept = pos.copy_lines([line for line in all_lines if line["line_no"] not in drop_lines])
     if not kept:
         raise DomainError("drop_lines", "an order needs at least one position")
-    created = _now(now)
+    created = v.timestamp(now)
     number, _ = yearly_number(conn, "order", "A", created.year)
     order_id = int(
         conn.execute(
             order.insert()
-            .values(number=number, account_id=source.account_id, quote_id=quote_id, status="open",
-                    net=0, vat=0, gross=0, created_at=created)
+            .values(
+                number=number,
+                account_id=source.account_id,
+                quote_id=quote_id,
+                status="open",
+                net=0,
+                vat=0,
+                gross=0,
+                created_at=created,
+            )
             .returning(order.c.id)
         ).scalar_one()
     )
@@ -82,8 +89,12 @@ def _create_sub_orders(conn: Connection, order_id: int) -> None:
     lines = pos.read(conn, order_position, "order_id", order_id)
     steps = provisioning_steps(conn, [line["product_id"] for line in lines if line["product_id"] is not None])
     rows = [
-        {"order_id": order_id, "order_position_id": line["id"], "steps": ",".join(steps[line["product_id"]]),
-         "status": "pending"}
+        {
+            "order_id": order_id,
+            "order_position_id": line["id"],
+            "steps": ",".join(steps[line["product_id"]]),
+            "status": "pending",
+        }
         for line in lines
         if line["product_id"] in steps
     ]
@@ -121,7 +132,9 @@ def adjust_position(conn: Connection, order_id: int, line_no: int, change: Adjus
         if change.discount_percent is not None or change.discount_amount is not None:
             line["discount_percent"] = change.discount_percent
             line["discount_amount"] = change.discount_amount
-    conn.execute(sub_order.delete().where(sub_order.c.order_id == order_id))  # they point at the old positions
+    conn.execute(
+        sub_order.delete().where(sub_order.c.order_id == order_id)
+    )  # they point at the old positions
     totals = _store_positions(conn, order_id, lines)
     _create_sub_orders(conn, order_id)
     return totals
@@ -136,14 +149,18 @@ def start_production(conn: Connection, order_id: int) -> None:
     change_status(conn, order, order_id, ORDER_TRANSITIONS, "in_production")
 
 
-def set_sub_order_status(conn: Connection, sub_order_id: int, status: str, now: datetime | None = None) -> None:
+def set_sub_order_status(
+    conn: Connection, sub_order_id: int, status: str, now: datetime | None = None
+) -> None:
     """Advance a sub-order; when the last one is done, the order is delivered (DESIGN: delivery rule)."""
-    extra = {"completed_at": _now(now)} if status == "done" else {}
+    extra = {"completed_at": v.timestamp(now)} if status == "done" else {}
     change_status(conn, sub_order, sub_order_id, SUB_ORDER_TRANSITIONS, status, **extra)
-    order_id = conn.execute(sa.select(sub_order.c.order_id).where(sub_order.c.id == sub_order_id)).scalar_one()
+    order_id = conn.execute(
+        sa.select(sub_order.c.order_id).where(sub_order.c.id == sub_order_id)
+    ).scalar_one()
     statuses = {s["status"] for s in sub_orders(conn, order_id)} - {"cancelled"}
     if statuses == {"done"} and get_order(conn, order_id).status == "in_production":
-        change_status(conn, order, order_id, ORDER_TRANSITIONS, "delivered", delivered_at=_now(now))
+        change_status(conn, order, order_id, ORDER_TRANSITIONS, "delivered", delivered_at=v.timestamp(now))
 
 
 def cancel_order(conn: Connection, order_id: int) -> None:

@@ -29,14 +29,18 @@ class PositionInput:
     discount_amount: Decimal | None = None
 
 
-def resolve(conn: Connection, inputs: Sequence[PositionInput], allow_inactive: bool = False) -> list[dict[str, Any]]:
+def resolve(
+    conn: Connection, inputs: Sequence[PositionInput], allow_inactive: bool = False
+) -> list[dict[str, Any]]:
     """Fill catalogue defaults; a new document may only offer active products."""
     if not inputs:
         raise DomainError("positions", "at least one position is required")
     ids = {p.product_id for p in inputs if p.product_id is not None}
-    products = {
-        int(row.id): row for row in conn.execute(sa.select(product).where(product.c.id.in_(ids)))
-    } if ids else {}
+    products = (
+        {int(row.id): row for row in conn.execute(sa.select(product).where(product.c.id.in_(ids)))}
+        if ids
+        else {}
+    )
     resolved = []
     for index, item in enumerate(inputs, start=1):
         where = f"positions[{index - 1}]"
@@ -52,16 +56,18 @@ def resolve(conn: Connection, inputs: Sequence[PositionInput], allow_inactive: b
             raise DomainError(f"{where}.unit_price", "unit_price is required for a position without product")
         if vat_rate is None:
             raise DomainError(f"{where}.vat_rate", "vat_rate is required for a position without product")
-        resolved.append({
-            "line_no": index,
-            "product_id": item.product_id,
-            "description": v.required_text(f"{where}.description", description, 500),
-            "quantity": item.quantity,
-            "unit_price": v.money(f"{where}.unit_price", unit_price),
-            "discount_percent": item.discount_percent,
-            "discount_amount": item.discount_amount,
-            "vat_rate": vat_rate,
-        })
+        resolved.append(
+            {
+                "line_no": index,
+                "product_id": item.product_id,
+                "description": v.required_text(f"{where}.description", description, 500),
+                "quantity": item.quantity,
+                "unit_price": v.money(f"{where}.unit_price", unit_price),
+                "discount_percent": item.discount_percent,
+                "discount_amount": item.discount_amount,
+                "vat_rate": vat_rate,
+            }
+        )
     return resolved
 
 
@@ -76,12 +82,19 @@ def _price_line(line: dict[str, Any]) -> PriceLine:
 
 
 def write(
-    conn: Connection, document: sa.Table, table: sa.Table, parent: str, parent_id: int, lines: list[dict[str, Any]]
+    conn: Connection,
+    document: sa.Table,
+    table: sa.Table,
+    parent: str,
+    parent_id: int,
+    lines: list[dict[str, Any]],
 ) -> Totals:
     """Replace the positions of one document and store its net, VAT and gross on the document row."""
     totals = compute_totals(_price_line(line) for line in lines)
     conn.execute(
-        document.update().where(document.c.id == parent_id).values(net=totals.net, vat=totals.vat, gross=totals.gross)
+        document.update()
+        .where(document.c.id == parent_id)
+        .values(net=totals.net, vat=totals.vat, gross=totals.gross)
     )
     conn.execute(table.delete().where(table.c[parent] == parent_id))
     rows = [
@@ -103,7 +116,15 @@ def totals_of(lines: Sequence[dict[str, Any]]) -> Totals:
     return compute_totals(_price_line(line) for line in lines)
 
 
-COPIED = ("product_id", "description", "quantity", "unit_price", "discount_percent", "discount_amount", "vat_rate")
+COPIED = (
+    "product_id",
+    "description",
+    "quantity",
+    "unit_price",
+    "discount_percent",
+    "discount_amount",
+    "vat_rate",
+)
 
 
 def copy_lines(lines: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

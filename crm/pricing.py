@@ -73,7 +73,9 @@ def position_total(line: PriceLine, index: int = 0) -> Decimal:
     elif line.discount_amount is not None:
         discount = _decimal(line.discount_amount, "discount_amount", index)
         if discount < 0 or discount > gross_line:
-            raise DomainError(f"{where}.discount_amount", "discount_amount must be between 0 and the position value")
+            raise DomainError(
+                f"{where}.discount_amount", "discount_amount must be between 0 and the position value"
+            )
     return to_cents(gross_line - discount)
 
 

@@ -9,25 +9,28 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from .accounts import search_key
+from .activities import timeline
+from .booked_services import services_of
+from .documents import documents_of
 from .errors import DomainError
-from .positions import read as read_positions
-from .positions import totals_of
 from .salutation import letter_salutation
 from .schema import (
     account,
     account_segment,
     address,
     contact,
+    contract,
     incident,
     invoice,
-    invoice_position,
+    opportunity,
     order,
     product,
     quote,
-    quote_position,
 )
 
 AT_RISK_SHARE = 0.2  # less than a fifth of the resolution time left
+ACTIVITIES_SHOWN = 50
 
 
 @dataclass
@@ -40,23 +43,34 @@ class Account360:
     orders: list[dict[str, Any]] = field(default_factory=list)
     invoices: list[dict[str, Any]] = field(default_factory=list)
     incidents: list[dict[str, Any]] = field(default_factory=list)
+    services: list[dict[str, Any]] = field(default_factory=list)
+    activities: list[dict[str, Any]] = field(default_factory=list)  # the newest ACTIVITIES_SHOWN
+    opportunities: list[dict[str, Any]] = field(default_factory=list)
+    contracts: list[dict[str, Any]] = field(default_factory=list)
+    documents: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _rows(conn: Connection, query: Any) -> list[dict[str, Any]]:
     return [dict(row._mapping) for row in conn.execute(query)]
 
 
-def search_accounts(conn: Connection, text: str = "", limit: int = 50,
-                    offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+def search_accounts(
+    conn: Connection, text: str = "", limit: int = 50, offset: int = 0
+) -> tuple[list[dict[str, Any]], int]:
     """Accounts whose name or number starts with (or whose name contains) the search text."""
     where: Any = sa.true()
     if text.strip():
-        needle = text.strip().lower()
-        where = sa.or_(sa.func.lower(account.c.name).like(f"%{needle}%"),
-                       sa.func.lower(account.c.number).like(f"{needle}%"))
+        # the casefolded search key ("straße" finds "STRASSE"); LIKE wildcards in the text match literally
+        needle = search_key(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where = sa.or_(
+            account.c.name_key.like(f"%{needle}%", escape="\\"),
+            sa.func.lower(account.c.number).like(f"{needle}%", escape="\\"),
+        )
     total = conn.execute(sa.select(sa.func.count()).select_from(account).where(where)).scalar_one()
-    rows = _rows(conn, sa.select(account).where(where).order_by(account.c.name, account.c.id)
-                 .limit(limit).offset(offset))
+    rows = _rows(
+        conn,
+        sa.select(account).where(where).order_by(account.c.name, account.c.id).limit(limit).offset(offset),
+    )
     return rows, int(total)
 
 
@@ -64,31 +78,62 @@ def account_360(conn: Connection, account_id: int) -> Account360:
     row = conn.execute(sa.select(account).where(account.c.id == account_id)).first()
     if row is None:
         raise DomainError("account", f"account {account_id} does not exist")
-    contacts = _rows(conn, sa.select(contact).where(contact.c.account_id == account_id).order_by(contact.c.last_name))
+    contacts = _rows(
+        conn, sa.select(contact).where(contact.c.account_id == account_id).order_by(contact.c.last_name)
+    )
     for person in contacts:
-        person["letter_salutation"] = letter_salutation(person["salutation"], person["last_name"],
-                                                        person["first_name"], person["academic_title"],
-                                                        person["preferred_language"])
+        person["letter_salutation"] = letter_salutation(
+            person["salutation"],
+            person["last_name"],
+            person["first_name"],
+            person["academic_title"],
+            person["preferred_language"],
+        )
     view = Account360(
         account=dict(row._mapping),
-        segments=[r.segment for r in conn.execute(sa.select(account_segment.c.segment)
-                                                  .where(account_segment.c.account_id == account_id))],
+        segments=[
+            r.segment
+            for r in conn.execute(
+                sa.select(account_segment.c.segment).where(account_segment.c.account_id == account_id)
+            )
+        ],
         addresses=_rows(conn, sa.select(address).where(address.c.account_id == account_id)),
         contacts=contacts,
-        quotes=_rows(conn, sa.select(quote).where(quote.c.account_id == account_id)
-                     .order_by(quote.c.created_at.desc())),
-        orders=_rows(conn, sa.select(order).where(order.c.account_id == account_id)
-                     .order_by(order.c.created_at.desc())),
-        invoices=_rows(conn, sa.select(invoice).where(invoice.c.account_id == account_id)
-                       .order_by(invoice.c.issue_date.desc())),
-        incidents=_rows(conn, sa.select(incident).where(incident.c.account_id == account_id)
-                        .order_by(incident.c.opened_at.desc())),
+        quotes=_rows(
+            conn, sa.select(quote).where(quote.c.account_id == account_id).order_by(quote.c.created_at.desc())
+        ),
+        orders=_rows(
+            conn, sa.select(order).where(order.c.account_id == account_id).order_by(order.c.created_at.desc())
+        ),
+        invoices=_rows(
+            conn,
+            sa.select(invoice)
+            .where(invoice.c.account_id == account_id)
+            .order_by(invoice.c.issue_date.desc()),
+        ),
+        incidents=_rows(
+            conn,
+            sa.select(incident)
+            .where(incident.c.account_id == account_id)
+            .order_by(incident.c.opened_at.desc()),
+        ),
+        services=[dict(r._mapping) for r in services_of(conn, account_id)],
+        activities=[dict(r._mapping) for r in timeline(conn, account_id=account_id, limit=ACTIVITIES_SHOWN)],
+        opportunities=_rows(
+            conn,
+            sa.select(opportunity)
+            .where(opportunity.c.account_id == account_id)
+            .order_by(opportunity.c.expected_close),
+        ),
+        contracts=_rows(
+            conn,
+            sa.select(contract)
+            .where(contract.c.account_id == account_id)
+            .order_by(contract.c.start_date.desc()),
+        ),
+        documents=[dict(r._mapping) for r in documents_of(conn, account_id)],
     )
-    for item in view.quotes:
-        item["gross"] = totals_of(read_positions(conn, quote_position, "quote_id", item["id"])).gross
-    for item in view.invoices:
-        item["gross"] = totals_of(read_positions(conn, invoice_position, "invoice_id", item["id"])).gross
-    return view
+    return view  # quotes and invoices carry their stored net, vat and gross (written with their positions)
 
 
 def list_products(conn: Connection, include_inactive: bool = True) -> list[dict[str, Any]]:
@@ -107,9 +152,14 @@ def sla_state(opened_at: datetime, due: datetime, now: datetime) -> str:
 def incidents_by_sla(conn: Connection, now: datetime) -> dict[str, int]:
     """Open incidents counted by their resolution deadline: within, at risk, breached."""
     counts = {"within": 0, "at_risk": 0, "breached": 0}
-    for row in conn.execute(sa.select(incident.c.opened_at, incident.c.resolution_due)
-                            .where(incident.c.status.in_(("new", "assigned", "pending")))):
+    for row in conn.execute(
+        sa.select(incident.c.opened_at, incident.c.resolution_due).where(
+            incident.c.status.in_(("new", "assigned", "pending"))
+        )
+    ):
         opened = row.opened_at if row.opened_at.tzinfo else row.opened_at.replace(tzinfo=now.tzinfo)
-        due = row.resolution_due if row.resolution_due.tzinfo else row.resolution_due.replace(tzinfo=now.tzinfo)
+        due = (
+            row.resolution_due if row.resolution_due.tzinfo else row.resolution_due.replace(tzinfo=now.tzinfo)
+        )
         counts[sla_state(opened, due, now)] += 1
     return counts

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from . import positions as pos
+from . import validation as v
 from .accounts import get_account
 from .errors import DomainError
 from .numbering import yearly_number
@@ -21,10 +22,6 @@ QUOTE_TRANSITIONS: Transitions = {
     "draft": frozenset({"sent"}),
     "sent": frozenset({"accepted", "rejected", "expired"}),
 }
-
-
-def _now(now: datetime | None) -> datetime:
-    return now or datetime.now(UTC)
 
 
 def get_quote(conn: Connection, quote_id: int) -> sa.Row[tuple[object, ...]]:
@@ -48,7 +45,7 @@ def create_quote(
 ) -> int:
     """A draft quote, version 1, numbered Q-<year>-<n> in the year of creation."""
     get_account(conn, account_id)
-    created = _now(now)
+    created = v.timestamp(now)
     if valid_until < created.date():
         raise DomainError("valid_until", "valid_until must not be in the past")
     lines = pos.resolve(conn, positions)
@@ -70,8 +67,16 @@ def _insert_version(
     quote_id = int(
         conn.execute(
             quote.insert()
-            .values(number=number, version=version, account_id=account_id, contact_id=contact_id,
-                    status="draft", valid_until=valid_until, created_at=created, **zero)
+            .values(
+                number=number,
+                version=version,
+                account_id=account_id,
+                contact_id=contact_id,
+                status="draft",
+                valid_until=valid_until,
+                created_at=created,
+                **zero,
+            )
             .returning(quote.c.id)
         ).scalar_one()
     )
@@ -86,14 +91,18 @@ def update_positions(conn: Connection, quote_id: int, positions: Sequence[pos.Po
     return _store_positions(conn, quote_id, pos.resolve(conn, positions))
 
 
-def revise_quote(conn: Connection, quote_id: int, valid_until: date | None = None, now: datetime | None = None) -> int:
+def revise_quote(
+    conn: Connection, quote_id: int, valid_until: date | None = None, now: datetime | None = None
+) -> int:
     """A new draft version of the same quote number, with the positions of ``quote_id`` copied."""
     old = get_quote(conn, quote_id)
-    latest = conn.execute(sa.select(sa.func.max(quote.c.version)).where(quote.c.number == old.number)).scalar_one()
+    latest = conn.execute(
+        sa.select(sa.func.max(quote.c.version)).where(quote.c.number == old.number)
+    ).scalar_one()
     if old.version != latest:
         raise DomainError("version", f"only the latest version ({latest}) of {old.number} can be revised")
     lines = pos.copy_lines(pos.read(conn, quote_position, "quote_id", quote_id))
-    created = _now(now)
+    created = v.timestamp(now)
     new_valid_until = valid_until or old.valid_until
     if new_valid_until < created.date():
         raise DomainError("valid_until", "valid_until must not be in the past")
@@ -109,26 +118,30 @@ def quote_totals(conn: Connection, quote_id: int) -> Totals:
 
 
 def send_quote(conn: Connection, quote_id: int, now: datetime | None = None) -> None:
-    change_status(conn, quote, quote_id, QUOTE_TRANSITIONS, "sent", sent_at=_now(now))
+    change_status(conn, quote, quote_id, QUOTE_TRANSITIONS, "sent", sent_at=v.timestamp(now))
 
 
 def accept_quote(conn: Connection, quote_id: int, now: datetime | None = None) -> None:
     """Acceptance after the validity date is refused: the quote has expired."""
-    decided = _now(now)
+    decided = v.timestamp(now)
     if get_quote(conn, quote_id).valid_until < decided.date():
         raise DomainError("valid_until", "the quote has expired and can no longer be accepted")
     change_status(conn, quote, quote_id, QUOTE_TRANSITIONS, "accepted", decided_at=decided)
 
 
 def reject_quote(conn: Connection, quote_id: int, now: datetime | None = None) -> None:
-    change_status(conn, quote, quote_id, QUOTE_TRANSITIONS, "rejected", decided_at=_now(now))
+    change_status(conn, quote, quote_id, QUOTE_TRANSITIONS, "rejected", decided_at=v.timestamp(now))
 
 
 def expire_quotes(conn: Connection, today: date) -> list[int]:
     """Mark every sent quote whose validity ended before ``today`` as expired (a daily timer calls this)."""
-    ids = list(conn.execute(
-        sa.select(quote.c.id).where(quote.c.status == "sent", quote.c.valid_until < today).order_by(quote.c.id)
-    ).scalars())
+    ids = list(
+        conn.execute(
+            sa.select(quote.c.id)
+            .where(quote.c.status == "sent", quote.c.valid_until < today)
+            .order_by(quote.c.id)
+        ).scalars()
+    )
     for quote_id in ids:
         change_status(conn, quote, quote_id, QUOTE_TRANSITIONS, "expired")
     return [int(i) for i in ids]

@@ -1,4 +1,5 @@
-"""CRM tables (SQLAlchemy Core). Alembic (``migrations/versions/0006_crm.py``) creates them; tests compare both.
+"""CRM tables (SQLAlchemy Core). Alembic (``migrations/versions/0006_crm.py``, ``0007_crm_lifecycle.py``)
+creates them; ``tests/crm/test_schema.py`` checks that the migrations and these definitions agree.
 
 Money is ``Numeric(12, 2)`` (Decimal, never float); timestamps are timezone-aware UTC. All tables carry a
 ``crm_`` prefix so they never collide with engine tables (the engine has its own "incidents" of failed jobs).
@@ -6,14 +7,43 @@ Money is ``Numeric(12, 2)`` (Decimal, never float); timestamps are timezone-awar
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
 
-UTCDateTime = sa.DateTime(timezone=True)
+
+class UTCDateTimeType(sa.types.TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out on both databases.
+
+    SQLite stores no offset, so a non-UTC value would silently be stored as wall time: values are converted to
+    UTC on the way in (naive ones are refused) and come back marked as UTC.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: CRM timestamps must be timezone-aware")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UTCDateTime = UTCDateTimeType()
 Money = sa.Numeric(12, 2)
 Rate = sa.Numeric(5, 2)
 Quantity = sa.Numeric(12, 3)
+Days = sa.Numeric(5, 1)
+NameKey = sa.String(300).with_variant(sa.String(300, collation="C"), "postgresql")
 
 
 def _fk(target: str, nullable: bool = False) -> sa.Column[int]:
@@ -59,6 +89,9 @@ account = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("number", sa.String(20), nullable=False, unique=True),
     sa.Column("name", sa.String(300), nullable=False),
+    # casefolded name for prefix search: a plain index range scan on both databases (byte order on PostgreSQL)
+    sa.Column("name_key", NameKey, nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
     sa.Column("legal_form", sa.String(100), nullable=True),
     sa.Column("vat_id", sa.String(30), nullable=True),
     sa.Column("status", sa.String(20), nullable=False),
@@ -66,6 +99,7 @@ account = sa.Table(
     sa.Column("owner", sa.String(200), nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Index("ix_crm_account_name", "name"),
+    sa.Index("ix_crm_account_name_key", "name_key"),
 )
 
 account_segment = sa.Table(
@@ -205,6 +239,8 @@ invoice = sa.Table(
     *_totals_columns(),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("paid_at", UTCDateTime, nullable=True),
+    sa.Column("reminders_sent", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_reminder_on", sa.Date, nullable=True),
     sa.UniqueConstraint("year", "sequence", name="uq_crm_invoice_year_sequence"),
     sa.Index("ix_crm_invoice_account", "account_id"),
 )
@@ -239,6 +275,7 @@ incident = sa.Table(
     _fk("crm_account.id"),
     _fk("crm_contact.id", nullable=True),
     _fk("crm_problem.id", nullable=True),
+    _fk("crm_booked_service.id", nullable=True),
     sa.Column("origin", sa.String(20), nullable=False),
     sa.Column("category", sa.String(50), nullable=True),
     sa.Column("summary", sa.String(300), nullable=False),
@@ -257,6 +294,249 @@ incident = sa.Table(
     sa.Column("closed_at", UTCDateTime, nullable=True),
     sa.Column("resolution", sa.Text, nullable=True),
     sa.Index("ix_crm_incident_status", "status"),
-    sa.Index("ix_crm_incident_account", "account_id"),
+    sa.Index("ix_crm_incident_account_status", "account_id", "status"),
     sa.Index("ix_crm_incident_problem", "problem_id"),
+)
+
+incident_log = sa.Table(
+    "crm_incident_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _fk("crm_incident.id"),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("author", sa.String(200), nullable=False),
+    sa.Column("visibility", sa.String(10), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Index("ix_crm_incident_log_incident", "incident_id"),
+)
+
+booked_service = sa.Table(
+    "crm_booked_service",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _fk("crm_account.id"),
+    _fk("crm_product.id"),
+    _fk("crm_order.id", nullable=True),
+    _fk("crm_order_position.id", nullable=True),
+    sa.Column("quantity", Quantity, nullable=False),
+    sa.Column("billing_period", sa.String(10), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("start_date", sa.Date, nullable=True),
+    sa.Column("contract_end", sa.Date, nullable=True),
+    sa.Column("domain_name", sa.String(253), nullable=True),
+    sa.Column("ip_address", sa.String(49), nullable=True),
+    sa.Column("modem_serial", sa.String(100), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("cancelled_at", UTCDateTime, nullable=True),
+    sa.Index("ix_crm_booked_service_account", "account_id"),
+    sa.Index("ix_crm_booked_service_order", "order_id"),
+)
+
+campaign = sa.Table(
+    "crm_campaign",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("starts_on", sa.Date, nullable=False),
+    sa.Column("ends_on", sa.Date, nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+campaign_member = sa.Table(
+    "crm_campaign_member",
+    metadata,
+    sa.Column("campaign_id", sa.Integer, sa.ForeignKey("crm_campaign.id"), primary_key=True),
+    sa.Column("contact_id", sa.Integer, sa.ForeignKey("crm_contact.id"), primary_key=True),
+    sa.Column("added_at", UTCDateTime, nullable=False),
+    sa.Index("ix_crm_campaign_member_contact", "contact_id"),
+)
+
+opportunity = sa.Table(
+    "crm_opportunity",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _fk("crm_account.id"),
+    _fk("crm_contact.id", nullable=True),
+    _fk("crm_product.id", nullable=True),
+    _fk("crm_campaign.id", nullable=True),
+    sa.Column("title", sa.String(300), nullable=False),
+    sa.Column("expected_revenue", Money, nullable=False),
+    sa.Column("probability", sa.Integer, nullable=False),
+    sa.Column("expected_close", sa.Date, nullable=False),
+    sa.Column("stage", sa.String(20), nullable=False),
+    sa.Column("source", sa.String(20), nullable=False),
+    sa.Column("owner", sa.String(200), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("closed_at", UTCDateTime, nullable=True),
+    # covering index: the pipeline sum per stage reads only the index
+    sa.Index("ix_crm_opportunity_pipeline", "stage", "expected_close", "expected_revenue", "probability"),
+    sa.Index("ix_crm_opportunity_account", "account_id"),
+)
+
+activity = sa.Table(
+    "crm_activity",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _fk("crm_account.id", nullable=True),
+    _fk("crm_contact.id", nullable=True),
+    _fk("crm_campaign.id", nullable=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("occurred_at", UTCDateTime, nullable=False),
+    sa.Column("author", sa.String(200), nullable=False),
+    sa.Column("subject", sa.String(300), nullable=False),
+    sa.Column("body", sa.Text, nullable=True),
+    # the timeline of a customer or person: newest first through the index
+    sa.Index("ix_crm_activity_account_time", "account_id", "occurred_at"),
+    sa.Index("ix_crm_activity_contact_time", "contact_id", "occurred_at"),
+)
+
+appointment = sa.Table(
+    "crm_appointment",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _fk("crm_account.id", nullable=True),
+    _fk("crm_contact.id", nullable=True),
+    sa.Column("starts_at", UTCDateTime, nullable=False),
+    sa.Column("ends_at", UTCDateTime, nullable=False),
+    sa.Column("place", sa.String(300), nullable=True),
+    sa.Column("topic", sa.String(300), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+appointment_participant = sa.Table(
+    "crm_appointment_participant",
+    metadata,
+    sa.Column("appointment_id", sa.Integer, sa.ForeignKey("crm_appointment.id"), primary_key=True),
+    sa.Column("participant", sa.String(200), primary_key=True),
+    sa.Index("ix_crm_appointment_participant", "participant"),
+)
+
+contract = sa.Table(
+    "crm_contract",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("number", sa.String(30), nullable=False, unique=True),
+    _fk("crm_account.id"),
+    sa.Column("start_date", sa.Date, nullable=False),
+    sa.Column("term_months", sa.Integer, nullable=False),
+    sa.Column("notice_months", sa.Integer, nullable=False),
+    sa.Column("auto_renewal", sa.Boolean, nullable=False),
+    sa.Column("renewal_months", sa.Integer, nullable=False),
+    sa.Column("end_date", sa.Date, nullable=False),
+    sa.Column("notice_deadline", sa.Date, nullable=False),
+    sa.Column("reminder_date", sa.Date, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("reminded_on", sa.Date, nullable=True),
+    sa.Column("notice_received_on", sa.Date, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_crm_contract_account", "account_id"),
+    sa.Index("ix_crm_contract_reminder", "status", "reminder_date"),
+)
+
+contract_service = sa.Table(
+    "crm_contract_service",
+    metadata,
+    sa.Column("contract_id", sa.Integer, sa.ForeignKey("crm_contract.id"), primary_key=True),
+    sa.Column("booked_service_id", sa.Integer, sa.ForeignKey("crm_booked_service.id"), primary_key=True),
+)
+
+document = sa.Table(
+    "crm_document",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _fk("crm_account.id", nullable=True),  # none for internal papers such as expense receipts
+    _fk("crm_quote.id", nullable=True),
+    _fk("crm_order.id", nullable=True),
+    _fk("crm_invoice.id", nullable=True),
+    _fk("crm_activity.id", nullable=True),
+    sa.Column("file_name", sa.String(255), nullable=False),
+    sa.Column("mime_type", sa.String(100), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("uploaded_by", sa.String(200), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_crm_document_account", "account_id"),
+    sa.Index("ix_crm_document_sha256", "sha256"),
+)
+
+
+def _approval_columns() -> list[sa.Column[Any]]:
+    """Who asked, the state of the approval workflow, and who decided when (staff requests)."""
+    return [
+        sa.Column("employee", sa.String(200), nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("submitted_at", UTCDateTime, nullable=False),
+        sa.Column("decided_by", sa.String(200), nullable=True),
+        sa.Column("decided_at", UTCDateTime, nullable=True),
+    ]
+
+
+time_entry = sa.Table(
+    "crm_time_entry",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    *_approval_columns(),
+    sa.Column("work_date", sa.Date, nullable=False),
+    sa.Column("project", sa.String(100), nullable=False),
+    sa.Column("hours", sa.Numeric(4, 2), nullable=False),
+    sa.Column("description", sa.String(500), nullable=True),
+    sa.Index("ix_crm_time_entry_employee_date", "employee", "work_date"),
+)
+
+expense_claim = sa.Table(
+    "crm_expense_claim",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    *_approval_columns(),
+    sa.Column("purpose", sa.String(300), nullable=False),
+    sa.Column("trip_start", sa.Date, nullable=False),
+    sa.Column("trip_end", sa.Date, nullable=False),
+    sa.Column("total", Money, nullable=False),
+    sa.Index("ix_crm_expense_claim_employee", "employee"),
+)
+
+expense_item = sa.Table(
+    "crm_expense_item",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _fk("crm_expense_claim.id"),
+    sa.Column("line_no", sa.Integer, nullable=False),
+    sa.Column("category", sa.String(20), nullable=False),
+    sa.Column("description", sa.String(300), nullable=False),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("receipt_document_id", sa.Integer, sa.ForeignKey("crm_document.id"), nullable=True),
+    sa.Index("ix_crm_expense_item_claim", "expense_claim_id"),
+)
+
+vacation_entitlement = sa.Table(
+    "crm_vacation_entitlement",
+    metadata,
+    sa.Column("employee", sa.String(200), primary_key=True),
+    sa.Column("year", sa.Integer, primary_key=True),
+    sa.Column("days", Days, nullable=False),
+)
+
+vacation_request = sa.Table(
+    "crm_vacation_request",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    *_approval_columns(),
+    sa.Column("first_day", sa.Date, nullable=False),
+    sa.Column("last_day", sa.Date, nullable=False),
+    sa.Column("days", Days, nullable=False),
+    sa.Index("ix_crm_vacation_request_employee", "employee", "first_day"),
+)
+
+sick_note = sa.Table(
+    "crm_sick_note",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    *_approval_columns(),
+    sa.Column("first_day", sa.Date, nullable=False),
+    sa.Column("last_day", sa.Date, nullable=False),
+    sa.Column("certificate_document_id", sa.Integer, sa.ForeignKey("crm_document.id"), nullable=True),
+    sa.Index("ix_crm_sick_note_employee", "employee", "first_day"),
 )

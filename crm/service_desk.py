@@ -1,12 +1,10 @@
-"""Incidents and problems: ITIL-style priority matrix, SLA deadlines per SLA class, problem → incidents.
-
-Deadlines are in calendar time (24/7 support, as the ISP's network operations centre runs); a business-hours
-calendar would plug into ``sla_deadlines``.
+"""Incidents and problems: priority and SLA deadlines from ``crm.sla``, status rules, the public and internal
+log, and problems whose resolution resolves their incidents.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -15,26 +13,12 @@ from . import validation as v
 from .accounts import get_account
 from .errors import DomainError
 from .numbering import yearly_number
-from .schema import contact, incident, problem
+from .schema import booked_service, contact, incident, incident_log, problem
+from .sla import deadlines, missed, priority
 from .status import Transitions, change_status
 
-LEVELS = ("high", "medium", "low")
 ORIGINS = ("phone", "mail", "web", "rest", "monitoring")
-
-# impact × urgency → priority; rows: impact, columns: urgency (high, medium, low).
-PRIORITY_MATRIX: dict[tuple[str, str], str] = {
-    ("high", "high"): "P1", ("high", "medium"): "P2", ("high", "low"): "P3",
-    ("medium", "high"): "P2", ("medium", "medium"): "P3", ("medium", "low"): "P4",
-    ("low", "high"): "P3", ("low", "medium"): "P4", ("low", "low"): "P4",
-}
-
-H = timedelta(hours=1)
-# SLA class → priority → (response time, resolution time).
-SLA_TARGETS: dict[str, dict[str, tuple[timedelta, timedelta]]] = {
-    "gold": {"P1": (H / 4, 4 * H), "P2": (H / 2, 8 * H), "P3": (2 * H, 24 * H), "P4": (8 * H, 72 * H)},
-    "silver": {"P1": (H / 2, 8 * H), "P2": (H, 16 * H), "P3": (4 * H, 48 * H), "P4": (16 * H, 120 * H)},
-    "bronze": {"P1": (H, 24 * H), "P2": (4 * H, 48 * H), "P3": (8 * H, 96 * H), "P4": (24 * H, 240 * H)},
-}
+VISIBILITIES = ("public", "internal")
 
 INCIDENT_TRANSITIONS: Transitions = {
     "new": frozenset({"assigned", "resolved"}),
@@ -46,23 +30,6 @@ OPEN_INCIDENT = ("new", "assigned", "pending")
 PROBLEM_TRANSITIONS: Transitions = {"open": frozenset({"resolved"})}
 
 
-def _now(now: datetime | None) -> datetime:
-    return now or datetime.now(UTC)
-
-
-def priority(impact: str, urgency: str) -> str:
-    return PRIORITY_MATRIX[(v.one_of("impact", impact, LEVELS), v.one_of("urgency", urgency, LEVELS))]
-
-
-def sla_deadlines(sla_class: str, prio: str, opened_at: datetime) -> tuple[datetime, datetime]:
-    """Response and resolution deadline of an incident opened at ``opened_at``."""
-    targets = SLA_TARGETS.get(sla_class)
-    if targets is None:
-        raise DomainError("sla_class", f"sla_class must be one of {', '.join(SLA_TARGETS)}")
-    response, resolution = targets[prio]
-    return opened_at + response, opened_at + resolution
-
-
 def open_incident(
     conn: Connection,
     account_id: int,
@@ -72,31 +39,49 @@ def open_incident(
     urgency: str,
     origin: str = "phone",
     contact_id: int | None = None,
+    booked_service_id: int | None = None,
     category: str | None = None,
     description: str | None = None,
     now: datetime | None = None,
 ) -> int:
     """Record an incident with its priority and the SLA deadlines of the account's SLA class."""
     acc = get_account(conn, account_id)
-    if contact_id is not None:
-        owner = conn.execute(sa.select(contact.c.account_id).where(contact.c.id == contact_id)).one_or_none()
-        if owner is None or owner.account_id != account_id:
-            raise DomainError("contact_id", f"contact {contact_id} is not a contact of account {acc.number}")
+    _check_belongs(conn, contact, contact_id, "contact_id", account_id, str(acc.number))
+    _check_belongs(conn, booked_service, booked_service_id, "booked_service_id", account_id, str(acc.number))
     prio = priority(impact, urgency)
-    opened = _now(now)
-    response_due, resolution_due = sla_deadlines(str(acc.sla_class), prio, opened)
+    opened = v.timestamp(now)
+    due = deadlines(str(acc.sla_class), prio, opened)
+    values = {
+        "account_id": account_id,
+        "contact_id": contact_id,
+        "booked_service_id": booked_service_id,
+        "origin": v.one_of("origin", origin, ORIGINS),
+        "category": v.optional_text("category", category, 50),
+        "summary": v.required_text("summary", summary, 300),
+        "description": description,
+        "impact": impact,
+        "urgency": urgency,
+        "priority": prio,
+        "status": "new",
+        "opened_at": opened,
+        "response_due": due.response_due,
+        "resolution_due": due.resolution_due,
+    }
     number, _ = yearly_number(conn, "incident", "I", opened.year)
     return int(
-        conn.execute(
-            incident.insert()
-            .values(number=number, account_id=account_id, contact_id=contact_id,
-                    origin=v.one_of("origin", origin, ORIGINS), category=v.optional_text("category", category, 50),
-                    summary=v.required_text("summary", summary, 300), description=description,
-                    impact=impact, urgency=urgency, priority=prio, status="new", opened_at=opened,
-                    response_due=response_due, resolution_due=resolution_due)
-            .returning(incident.c.id)
-        ).scalar_one()
+        conn.execute(incident.insert().values(number=number, **values).returning(incident.c.id)).scalar_one()
     )
+
+
+def _check_belongs(
+    conn: Connection, table: sa.Table, row_id: int | None, field: str, account_id: int, account_number: str
+) -> None:
+    """A referenced contact or booked service must be the incident's account's own."""
+    if row_id is None:
+        return
+    owner = conn.execute(sa.select(table.c.account_id).where(table.c.id == row_id)).one_or_none()
+    if owner is None or owner.account_id != account_id:
+        raise DomainError(field, f"{field} {row_id} does not belong to account {account_number}")
 
 
 def get_incident(conn: Connection, incident_id: int) -> sa.Row[tuple[object, ...]]:
@@ -111,10 +96,17 @@ def assign_incident(
 ) -> None:
     """Routing to a group counts as the first response (the response SLA is met then, or missed)."""
     current = get_incident(conn, incident_id)
-    extra = {} if current.responded_at is not None else {"responded_at": _now(now)}
-    change_status(conn, incident, incident_id, INCIDENT_TRANSITIONS, "assigned",
-                  assigned_group=v.required_text("assigned_group", group, 100),
-                  assignee=v.optional_text("assignee", assignee, 200), **extra)
+    extra = {} if current.responded_at is not None else {"responded_at": v.timestamp(now)}
+    change_status(
+        conn,
+        incident,
+        incident_id,
+        INCIDENT_TRANSITIONS,
+        "assigned",
+        assigned_group=v.required_text("assigned_group", group, 100),
+        assignee=v.optional_text("assignee", assignee, 200),
+        **extra,
+    )
 
 
 def set_pending(conn: Connection, incident_id: int) -> None:
@@ -122,22 +114,41 @@ def set_pending(conn: Connection, incident_id: int) -> None:
     change_status(conn, incident, incident_id, INCIDENT_TRANSITIONS, "pending")
 
 
-def resolve_incident(conn: Connection, incident_id: int, resolution: str, now: datetime | None = None) -> None:
-    change_status(conn, incident, incident_id, INCIDENT_TRANSITIONS, "resolved",
-                  resolution=v.required_text("resolution", resolution, 10000), resolved_at=_now(now))
+def resolve_incident(
+    conn: Connection, incident_id: int, resolution: str, now: datetime | None = None
+) -> None:
+    change_status(
+        conn,
+        incident,
+        incident_id,
+        INCIDENT_TRANSITIONS,
+        "resolved",
+        resolution=v.required_text("resolution", resolution, 10000),
+        resolved_at=v.timestamp(now),
+    )
 
 
 def close_incident(conn: Connection, incident_id: int, now: datetime | None = None) -> None:
-    change_status(conn, incident, incident_id, INCIDENT_TRANSITIONS, "closed", closed_at=_now(now))
+    change_status(conn, incident, incident_id, INCIDENT_TRANSITIONS, "closed", closed_at=v.timestamp(now))
 
 
-def create_problem(conn: Connection, title: str, root_cause: str | None = None, workaround: str | None = None,
-                   now: datetime | None = None) -> int:
+def create_problem(
+    conn: Connection,
+    title: str,
+    root_cause: str | None = None,
+    workaround: str | None = None,
+    now: datetime | None = None,
+) -> int:
     return int(
         conn.execute(
             problem.insert()
-            .values(title=v.required_text("title", title, 300), root_cause=root_cause, workaround=workaround,
-                    status="open", created_at=_now(now))
+            .values(
+                title=v.required_text("title", title, 300),
+                root_cause=root_cause,
+                workaround=workaround,
+                status="open",
+                created_at=v.timestamp(now),
+            )
             .returning(problem.c.id)
         ).scalar_one()
     )
@@ -159,17 +170,103 @@ def link_incident(conn: Connection, problem_id: int, incident_id: int) -> None:
     conn.execute(incident.update().where(incident.c.id == incident_id).values(problem_id=problem_id))
 
 
-def resolve_problem(conn: Connection, problem_id: int, resolution: str, now: datetime | None = None) -> list[int]:
+def resolve_problem(
+    conn: Connection, problem_id: int, resolution: str, now: datetime | None = None
+) -> list[int]:
     """Resolve the problem and every still-open incident linked to it; returns the incidents resolved."""
     _open_problem(conn, problem_id)
     text = v.required_text("resolution", resolution, 10000)
-    when = _now(now)
-    change_status(conn, problem, problem_id, PROBLEM_TRANSITIONS, "resolved", resolution=text, resolved_at=when)
-    ids = [int(i) for i in conn.execute(
-        sa.select(incident.c.id)
-        .where(incident.c.problem_id == problem_id, incident.c.status.in_(OPEN_INCIDENT))
-        .order_by(incident.c.id)
-    ).scalars()]
+    when = v.timestamp(now)
+    change_status(
+        conn, problem, problem_id, PROBLEM_TRANSITIONS, "resolved", resolution=text, resolved_at=when
+    )
+    ids = [
+        int(i)
+        for i in conn.execute(
+            sa.select(incident.c.id)
+            .where(incident.c.problem_id == problem_id, incident.c.status.in_(OPEN_INCIDENT))
+            .order_by(incident.c.id)
+        ).scalars()
+    ]
     for incident_id in ids:
         resolve_incident(conn, incident_id, f"Resolved with problem {problem_id}: {text}", when)
     return ids
+
+
+def add_log_entry(
+    conn: Connection,
+    incident_id: int,
+    author: str,
+    text: str,
+    visibility: str = "internal",
+    now: datetime | None = None,
+) -> int:
+    """Append to the incident's log; ``public`` entries are what the customer sees, ``internal`` ones not."""
+    get_incident(conn, incident_id)
+    values = {
+        "incident_id": incident_id,
+        "author": v.required_text("author", author, 200),
+        "text": v.required_text("text", text, 20000),
+        "visibility": v.one_of("visibility", visibility, VISIBILITIES),
+        "at": v.timestamp(now),
+    }
+    return int(conn.execute(incident_log.insert().values(**values).returning(incident_log.c.id)).scalar_one())
+
+
+def incident_log_entries(
+    conn: Connection, incident_id: int, public_only: bool = False
+) -> list[sa.Row[tuple[object, ...]]]:
+    """The log in time order; the customer's view passes ``public_only``."""
+    query = sa.select(incident_log).where(incident_log.c.incident_id == incident_id)
+    if public_only:
+        query = query.where(incident_log.c.visibility == "public")
+    return list(conn.execute(query.order_by(incident_log.c.at, incident_log.c.id)))
+
+
+def overdue_incidents(conn: Connection, now: datetime) -> list[tuple[int, str]]:
+    """Open incidents past a deadline, as (id, "response" | "resolution"): the input of escalation."""
+    at = v.aware("now", now)
+    query = (
+        sa.select(incident.c.id, incident.c.responded_at, incident.c.response_due)
+        .where(
+            incident.c.status.in_(OPEN_INCIDENT),
+            sa.or_(
+                sa.and_(incident.c.responded_at.is_(None), incident.c.response_due < at),
+                incident.c.resolution_due < at,
+            ),
+        )
+        .order_by(incident.c.id)
+    )
+    return [
+        (int(row.id), "response" if missed(row.response_due, row.responded_at, at) else "resolution")
+        for row in conn.execute(query)
+    ]
+
+
+def sla_violations(
+    conn: Connection, account_id: int, since: datetime, until: datetime
+) -> list[dict[str, object]]:
+    """Incidents opened in [since, until) that missed their response or resolution deadline (SLA report)."""
+    start, end = v.aware("since", since), v.aware("until", until)
+    if end <= start:
+        raise DomainError("until", "until must be after since")
+    rows = conn.execute(
+        sa.select(incident)
+        .where(incident.c.account_id == account_id, incident.c.opened_at >= start, incident.c.opened_at < end)
+        .order_by(incident.c.opened_at, incident.c.id)
+    )
+    report = []
+    for row in rows:
+        late = [
+            name
+            for name, due, done in (
+                ("response", row.response_due, row.responded_at),
+                ("resolution", row.resolution_due, row.resolved_at),
+            )
+            if missed(due, done, end)
+        ]
+        if late:
+            report.append(
+                {"incident_id": row.id, "number": row.number, "priority": row.priority, "missed": late}
+            )
+    return report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import phonenumbers
@@ -66,4 +67,22 @@ def money(field: str, value: Decimal) -> Decimal:
 def vat_rate(value: Decimal, field: str = "vat_rate") -> Decimal:
     if not isinstance(value, Decimal) or not value.is_finite() or not 0 <= value <= 100:
         raise DomainError(field, f"{field} must be a Decimal between 0 and 100, got {value!r}")
+    return value
+
+
+def aware(field: str, value: datetime) -> datetime:
+    """A timezone-aware instant, in UTC (naive datetimes are ambiguous: whose wall clock?)."""
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise DomainError(field, f"{field} must be a timezone-aware datetime, got {value!r}")
+    return value.astimezone(UTC)
+
+
+def timestamp(now: datetime | None) -> datetime:
+    """The moment of a change: the caller's clock (tests, imports of history) or the current UTC time."""
+    return datetime.now(UTC) if now is None else aware("now", now)
+
+
+def positive_int(field: str, value: int, maximum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= maximum:
+        raise DomainError(field, f"{field} must be a whole number from 1 to {maximum}, got {value!r}")
     return value

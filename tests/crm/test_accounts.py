@@ -12,10 +12,12 @@ from crm.accounts import (
     contact_salutation,
     create_account,
     create_contact,
+    find_accounts,
     get_account,
     segments_of,
     set_account_status,
     set_segments,
+    update_account,
 )
 from crm.errors import DomainError
 from crm.schema import address, contact
@@ -36,7 +38,11 @@ def test_account_numbers_are_generated_and_unique(conn: Connection) -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "field"),
-    [({"name": " "}, "name"), ({"name": "X", "sla_class": "platinum"}, "sla_class"), ({"name": "x" * 301}, "name")],
+    [
+        ({"name": " "}, "name"),
+        ({"name": "X", "sla_class": "platinum"}, "sla_class"),
+        ({"name": "x" * 301}, "name"),
+    ],
 )
 def test_account_validation(conn: Connection, kwargs: dict[str, str], field: str) -> None:
     with pytest.raises(DomainError) as err:
@@ -62,7 +68,9 @@ def test_several_addresses_per_account(conn: Connection, account_id: int) -> Non
     add_address(conn, account_id, "billing", "Hauptstr. 1", "10115", "Berlin")
     add_address(conn, account_id, "installation", "Werk 2", "80331", "München", "de")
     add_address(conn, account_id, "installation", "Lager 3", "1010", "Wien", "AT")
-    rows = conn.execute(sa.select(address.c.kind, address.c.country).where(address.c.account_id == account_id))
+    rows = conn.execute(
+        sa.select(address.c.kind, address.c.country).where(address.c.account_id == account_id)
+    )
     assert sorted(rows) == [("billing", "DE"), ("installation", "AT"), ("installation", "DE")]
     with pytest.raises(DomainError) as err:
         add_address(conn, account_id, "holiday", "a", "1", "b")
@@ -73,15 +81,21 @@ def test_several_addresses_per_account(conn: Connection, account_id: int) -> Non
 
 
 def test_contact_phone_is_stored_as_e164(conn: Connection, account_id: int) -> None:
-    data = ContactInput("Müller", "Herr", "Hans", "Prof. Dr.", role="CTO", email="h.mueller@example.de",
-                        phone="030 1234567")
+    data = ContactInput(
+        "Müller", "Herr", "Hans", "Prof. Dr.", role="CTO", email="h.mueller@example.de", phone="030 1234567"
+    )
     contact_id = create_contact(conn, data, account_id, now=NOW)
     row = conn.execute(sa.select(contact).where(contact.c.id == contact_id)).one()
     assert row.phone == "+49301234567"
     assert row.marketing_opt_out is False
     assert contact_salutation(conn, contact_id) == "Sehr geehrter Herr Prof. Dr. Müller"
-    english = create_contact(conn, ContactInput("Smith", "Frau", phone="+44 20 7946 0958", preferred_language="en"))
-    assert conn.execute(sa.select(contact.c.phone).where(contact.c.id == english)).scalar_one() == "+442079460958"
+    english = create_contact(
+        conn, ContactInput("Smith", "Frau", phone="+44 20 7946 0958", preferred_language="en")
+    )
+    assert (
+        conn.execute(sa.select(contact.c.phone).where(contact.c.id == english)).scalar_one()
+        == "+442079460958"
+    )
     assert contact_salutation(conn, english) == "Dear Ms Smith"
 
 
@@ -108,3 +122,51 @@ def test_contact_of_unknown_account(conn: Connection) -> None:
     with pytest.raises(DomainError) as err:
         create_contact(conn, ContactInput("X"), account_id=424242)
     assert err.value.field == "account_id"
+
+
+def test_prefix_search_is_case_insensitive_and_ordered(conn: Connection) -> None:
+    for name in [
+        "Müller Bau GmbH",
+        "mueller IT",
+        "MÜLLERS Backstube",
+        "Muster AG",
+        "Straße & Co",
+        "strasse 2",
+    ]:
+        create_account(conn, name, now=NOW)
+    assert [r.name for r in find_accounts(conn, "mül")] == ["Müller Bau GmbH", "MÜLLERS Backstube"]
+    assert [r.name for r in find_accounts(conn, "MU")] == ["mueller IT", "Muster AG"]
+    assert [r.name for r in find_accounts(conn, "STRASSE")] == [
+        "Straße & Co",
+        "strasse 2",
+    ]  # ß casefolds to ss
+    assert [r.name for r in find_accounts(conn, "müller  bau")] == ["Müller Bau GmbH"]
+    assert find_accounts(conn, "x") == []
+    assert len(find_accounts(conn, "m", limit=2)) == 2
+    for prefix, limit, field in [(" ", 10, "prefix"), ("m", 0, "limit")]:
+        with pytest.raises(DomainError) as err:
+            find_accounts(conn, prefix, limit)
+        assert err.value.field == field
+
+
+def test_update_account_keeps_the_search_key(conn: Connection, account_id: int) -> None:
+    update_account(conn, account_id, name="Neuer Name KG", legal_form="KG", sla_class="silver")
+    row = get_account(conn, account_id)
+    assert (row.name, row.name_key, row.legal_form, row.sla_class, row.kind) == (
+        "Neuer Name KG",
+        "neuer name kg",
+        "KG",
+        "silver",
+        "business",
+    )
+    assert [r.id for r in find_accounts(conn, "neuer")] == [account_id]
+    for changes, field in [
+        ({"name": ""}, "name"),
+        ({"kind": "alien"}, "kind"),
+        ({"status": "former"}, "status"),
+    ]:
+        with pytest.raises(DomainError) as err:
+            update_account(conn, account_id, **changes)
+        assert err.value.field == field
+    private = create_account(conn, "Erika Mustermann", kind="private")
+    assert get_account(conn, private).kind == "private"

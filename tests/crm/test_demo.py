@@ -24,7 +24,21 @@ def test_demo_data_is_believable_and_idempotent(conn: Connection) -> None:
     assert len(first["crm_product"]) == 15
     assert len(first["crm_account"]) == ACCOUNT_COUNT
     assert len(first["crm_contact"]) >= ACCOUNT_COUNT
-    assert first["crm_quote"] and first["crm_order"] and first["crm_sub_order"] and first["crm_incident"]
+    for table in (
+        "crm_quote",
+        "crm_order",
+        "crm_sub_order",
+        "crm_incident",
+        "crm_booked_service",
+        "crm_contract",
+        "crm_opportunity",
+        "crm_activity",
+        "crm_appointment",
+        "crm_campaign_member",
+    ):
+        assert first[table], table
+    assert [row[1] for row in first["crm_campaign"]] == ["it-sa 2025"]
+    assert {row[0] for row in first["crm_address"]} and len(first["crm_address"]) == 2 * ACCOUNT_COUNT
     assert load_demo_data(conn) == {"products": 0, "accounts": 0}
     assert _snapshot(conn) == first
 
@@ -34,8 +48,12 @@ def test_demo_data_is_deterministic(conn: Connection, sqlite_url: str) -> None:
     other = create_db_engine(sqlite_url)
     with other.begin() as second:
         load_demo_data(second)
-        names = list(second.execute(sa.select(schema.account.c.number, schema.account.c.name)
-                                    .order_by(schema.account.c.id)))
+        names = list(
+            second.execute(
+                sa.select(schema.account.c.number, schema.account.c.name).order_by(schema.account.c.id)
+            )
+        )
     other.dispose()
-    assert names == list(conn.execute(sa.select(schema.account.c.number, schema.account.c.name)
-                                      .order_by(schema.account.c.id)))
+    assert names == list(
+        conn.execute(sa.select(schema.account.c.number, schema.account.c.name).order_by(schema.account.c.id))
+    )

@@ -35,7 +35,9 @@ def test_vat_per_rate_on_the_sum_of_that_rate() -> None:
 
 
 def test_discount_percent_and_amount() -> None:
-    percent = PriceLine(D("3"), D("33.33"), D("19"), discount_percent=D("12.5"))  # 99.99 − 12.49875 = 87.49125
+    percent = PriceLine(
+        D("3"), D("33.33"), D("19"), discount_percent=D("12.5")
+    )  # 99.99 − 12.49875 = 87.49125
     amount = PriceLine(D("2"), D("49.95"), D("19"), discount_amount=D("10.00"))
     totals = compute_totals([percent, amount])
     assert totals.positions == (D("87.49"), D("89.90"))
@@ -58,7 +60,10 @@ def test_empty_document_is_zero() -> None:
 @pytest.mark.parametrize(
     ("line", "field"),
     [
-        (PriceLine(D("1"), D("10"), D("19"), discount_percent=D("5"), discount_amount=D("1")), "discount_amount"),
+        (
+            PriceLine(D("1"), D("10"), D("19"), discount_percent=D("5"), discount_amount=D("1")),
+            "discount_amount",
+        ),
         (PriceLine(D("0"), D("10"), D("19")), "quantity"),
         (PriceLine(D("1"), D("-1"), D("19")), "unit_price"),
         (PriceLine(D("1"), D("10"), D("119")), "vat_rate"),

@@ -23,11 +23,14 @@ def test_search_and_360_view(db_url: str) -> None:
         assert count >= 1 and first["id"] in [a["id"] for a in found]
         by_number, _ = search_accounts(conn, first["number"])
         assert [a["id"] for a in by_number] == [first["id"]]
-        with_quotes = next(a for a in search_accounts(conn, limit=100)[0]
-                           if account_360(conn, a["id"]).quotes)
+        with_quotes = next(
+            a for a in search_accounts(conn, limit=100)[0] if account_360(conn, a["id"]).quotes
+        )
         view = account_360(conn, with_quotes["id"])
         assert view.account["number"] == with_quotes["number"] and view.contacts and view.addresses
-        assert all(c["letter_salutation"].startswith(("Sehr geehrte", "Guten Tag", "Dear")) for c in view.contacts)
+        assert all(
+            c["letter_salutation"].startswith(("Sehr geehrte", "Guten Tag", "Dear")) for c in view.contacts
+        )
         assert all(q["gross"] > 0 for q in view.quotes)
         products = list_products(conn)
         assert len(products) >= 15 and {"code", "list_price", "kind"} <= set(products[0])
@@ -43,8 +46,11 @@ def test_sla_states(db_url: str) -> None:
     engine = create_db_engine(db_url)
     with engine.begin() as conn:
         load_demo_data(conn)
-        open_count = conn.execute(sa.select(sa.func.count()).select_from(incident)
-                                  .where(incident.c.status.in_(("new", "assigned", "pending")))).scalar_one()
+        open_count = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(incident)
+            .where(incident.c.status.in_(("new", "assigned", "pending")))
+        ).scalar_one()
         counts = incidents_by_sla(conn, datetime.now(UTC))
         assert sum(counts.values()) == open_count and set(counts) == {"within", "at_risk", "breached"}
     engine.dispose()

@@ -50,7 +50,10 @@ def test_product_code_is_unique_and_validated(conn: Connection, catalogue: dict[
         (ProductInput("X1", "X", "access", "lifetime", D("1.00")), "kind"),
         (ProductInput("X2", "X", "access", "hardware", D("1.005")), "list_price"),
         (ProductInput("X3", "X", "access", "hardware", D("-1")), "list_price"),
-        (ProductInput("X4", "X", "access", "hardware", D("1"), provisioning_steps=("dns",)), "provisioning_steps"),
+        (
+            ProductInput("X4", "X", "access", "hardware", D("1"), provisioning_steps=("dns",)),
+            "provisioning_steps",
+        ),
         (ProductInput("X5", "X", "food", "hardware", D("1")), "category"),
         (ProductInput("X6", "X", "access", "hardware", D("1"), vat_rate=D("120")), "vat_rate"),
     ]
@@ -71,22 +74,27 @@ def test_quote_positions_and_totals(conn: Connection, account_id: int, catalogue
     assert quotes.quote_totals(conn, quote_id).vat_by_rate == {D("7.00"): D("2.10"), D("19.00"): D("58.54")}
 
 
-def test_quote_position_errors_name_the_field(conn: Connection, account_id: int, catalogue: dict[str, int]) -> None:
+def test_quote_position_errors_name_the_field(
+    conn: Connection, account_id: int, catalogue: dict[str, int]
+) -> None:
     cases = [
         ([], "positions"),
         ([PositionInput(D("1"), 99999)], "positions[0].product_id"),
         ([PositionInput(D("1"), description="Free text")], "positions[0].unit_price"),
         ([PositionInput(D("1"), description="Free", unit_price=D("1"))], "positions[0].vat_rate"),
-        ([PositionInput(D("1"), catalogue["SETUP"]), PositionInput(D("-1"), catalogue["SETUP"])],
-         "positions[1].quantity"),
+        (
+            [PositionInput(D("1"), catalogue["SETUP"]), PositionInput(D("-1"), catalogue["SETUP"])],
+            "positions[1].quantity",
+        ),
     ]
     for positions, field in cases:
         with pytest.raises(DomainError) as err:
             quotes.create_quote(conn, account_id, positions, VALID, now=NOW)
         assert err.value.field == field
     with pytest.raises(DomainError) as err:
-        quotes.create_quote(conn, account_id, [PositionInput(D("1"), catalogue["SETUP"])], TODAY - timedelta(1),
-                            now=NOW)
+        quotes.create_quote(
+            conn, account_id, [PositionInput(D("1"), catalogue["SETUP"])], TODAY - timedelta(1), now=NOW
+        )
     assert err.value.field == "valid_until"
     set_active(conn, catalogue["BOOK"], False)
     with pytest.raises(DomainError, match="no longer sold"):
@@ -202,3 +210,26 @@ def test_invoice_numbers_per_year(conn: Connection, account_id: int, catalogue: 
     with pytest.raises(DomainError) as err:
         invoices.create_invoice(conn, account_id, line, date(2027, 1, 1), payment_days=-1)
     assert err.value.field == "payment_days"
+
+
+def test_payment_reminders(conn: Connection, account_id: int, catalogue: dict[str, int]) -> None:
+    line = [PositionInput(D("1"), catalogue["ADSL50"])]
+    invoice_id = invoices.create_invoice(conn, account_id, line, date(2026, 3, 1), now=NOW)  # due 2026-03-15
+    with pytest.raises(DomainError) as err:
+        invoices.record_reminder(conn, invoice_id, date(2026, 3, 15))
+    assert err.value.field == "due_date"
+    assert invoices.record_reminder(conn, invoice_id, date(2026, 3, 16)) == 1
+    with pytest.raises(DomainError) as err:
+        invoices.record_reminder(conn, invoice_id, date(2026, 3, 29))
+    assert err.value.field == "last_reminder_on"
+    assert invoices.record_reminder(conn, invoice_id, date(2026, 3, 30)) == 2
+    assert invoices.record_reminder(conn, invoice_id, date(2026, 4, 13)) == 3
+    with pytest.raises(DomainError) as err:
+        invoices.record_reminder(conn, invoice_id, date(2026, 5, 1))
+    assert err.value.field == "reminders_sent"
+    row = invoices.get_invoice(conn, invoice_id)
+    assert (row.reminders_sent, row.last_reminder_on) == (3, date(2026, 4, 13))
+    invoices.mark_paid(conn, invoice_id, now=NOW)
+    with pytest.raises(DomainError) as err:
+        invoices.record_reminder(conn, invoice_id, date(2026, 5, 1))
+    assert err.value.field == "status"

@@ -9,54 +9,90 @@ import pytest
 from sqlalchemy.engine import Connection
 
 from crm import service_desk as sd
+from crm import sla
 from crm.accounts import ContactInput, create_account, create_contact
 from crm.errors import DomainError
 
-from .conftest import NOW, as_utc
+from .conftest import NOW
 
 
 @pytest.mark.parametrize(
     ("impact", "urgency", "expected"),
     [
-        ("high", "high", "P1"), ("high", "medium", "P2"), ("medium", "high", "P2"), ("high", "low", "P3"),
-        ("medium", "medium", "P3"), ("low", "high", "P3"), ("medium", "low", "P4"), ("low", "medium", "P4"),
+        ("high", "high", "P1"),
+        ("high", "medium", "P2"),
+        ("medium", "high", "P2"),
+        ("high", "low", "P3"),
+        ("medium", "medium", "P3"),
+        ("low", "high", "P3"),
+        ("medium", "low", "P4"),
+        ("low", "medium", "P4"),
         ("low", "low", "P4"),
     ],
 )
 def test_priority_matrix(impact: str, urgency: str, expected: str) -> None:
-    assert sd.priority(impact, urgency) == expected
+    assert sla.priority(impact, urgency) == expected
 
 
 def test_priority_input_errors_name_the_field() -> None:
     with pytest.raises(DomainError) as err:
-        sd.priority("huge", "high")
+        sla.priority("huge", "high")
     assert err.value.field == "impact"
     with pytest.raises(DomainError) as err:
-        sd.priority("high", "now")
+        sla.priority("high", "now")
     assert err.value.field == "urgency"
 
 
 @pytest.mark.parametrize(
     ("sla_class", "prio", "response", "resolution"),
-    [("gold", "P1", timedelta(minutes=15), timedelta(hours=4)),
-     ("silver", "P2", timedelta(hours=1), timedelta(hours=16)),
-     ("bronze", "P4", timedelta(hours=24), timedelta(days=10))],
+    [
+        ("gold", "P1", timedelta(minutes=15), timedelta(hours=4)),
+        ("silver", "P2", timedelta(hours=1), timedelta(hours=16)),
+        ("bronze", "P4", timedelta(hours=24), timedelta(days=10)),
+    ],
 )
 def test_sla_deadlines(sla_class: str, prio: str, response: timedelta, resolution: timedelta) -> None:
-    assert sd.sla_deadlines(sla_class, prio, NOW) == (NOW + response, NOW + resolution)
+    assert sla.deadlines(sla_class, prio, NOW) == sla.Deadlines(NOW + response, NOW + resolution)
+
+
+def test_sla_deadline_input_errors() -> None:
+    for args, field in [
+        (("platinum", "P1", NOW), "sla_class"),
+        (("gold", "P9", NOW), "priority"),
+        (("gold", "P1", NOW.replace(tzinfo=None)), "opened_at"),
+    ]:
+        with pytest.raises(DomainError) as err:
+            sla.deadlines(*args)  # type: ignore[arg-type]
+        assert err.value.field == field
+
+
+def test_deadline_missed() -> None:
+    due = NOW + timedelta(hours=1)
+    assert not sla.missed(due, None, NOW)
+    assert sla.missed(due, None, due + timedelta(seconds=1))
+    assert not sla.missed(due, due, due + timedelta(days=1))  # done exactly on time
+    assert sla.missed(due, due + timedelta(minutes=1), due + timedelta(minutes=1))
 
 
 def test_incident_gets_priority_and_deadlines_from_the_account(conn: Connection, account_id: int) -> None:
     contact_id = create_contact(conn, ContactInput("Meier"), account_id)
-    incident_id = sd.open_incident(conn, account_id, "Leitung tot", impact="high", urgency="high",
-                                   origin="monitoring", contact_id=contact_id, now=NOW)
+    incident_id = sd.open_incident(
+        conn,
+        account_id,
+        "Leitung tot",
+        impact="high",
+        urgency="high",
+        origin="monitoring",
+        contact_id=contact_id,
+        now=NOW,
+    )
     row = sd.get_incident(conn, incident_id)
     assert (row.number, row.priority, row.status) == ("I-2026-00001", "P1", "new")
-    assert as_utc(row.response_due) == NOW + timedelta(minutes=15)  # the account is gold
-    assert as_utc(row.resolution_due) == NOW + timedelta(hours=4)
+    assert row.response_due == NOW + timedelta(minutes=15)  # the account is gold
+    assert row.resolution_due == NOW + timedelta(hours=4)
     bronze = create_account(conn, "Klein KG")
     other = sd.open_incident(conn, bronze, "Langsam", impact="medium", urgency="medium", now=NOW)
-    assert as_utc(sd.get_incident(conn, other).resolution_due) == NOW + timedelta(hours=96)
+    assert sd.get_incident(conn, other).resolution_due == NOW + timedelta(hours=96)
 
 
 def test_incident_input_errors(conn: Connection, account_id: int) -> None:
@@ -84,7 +120,7 @@ def test_incident_lifecycle(conn: Connection, account_id: int) -> None:
     sd.set_pending(conn, incident_id)
     sd.assign_incident(conn, incident_id, "voice", "bert", now=NOW + timedelta(hours=2))
     row = sd.get_incident(conn, incident_id)
-    assert as_utc(row.responded_at) == NOW + timedelta(minutes=5)  # the first response counts
+    assert row.responded_at == NOW + timedelta(minutes=5)  # the first response counts
     assert row.assignee == "bert"
     sd.resolve_incident(conn, incident_id, "Codec umgestellt", now=NOW + timedelta(hours=3))
     sd.close_incident(conn, incident_id, now=NOW + timedelta(days=1))
@@ -94,8 +130,10 @@ def test_incident_lifecycle(conn: Connection, account_id: int) -> None:
 
 
 def test_resolving_a_problem_resolves_its_open_incidents(conn: Connection, account_id: int) -> None:
-    ids = [sd.open_incident(conn, account_id, f"Ausfall {i}", impact="high", urgency="medium", now=NOW)
-           for i in range(4)]
+    ids = [
+        sd.open_incident(conn, account_id, f"Ausfall {i}", impact="high", urgency="medium", now=NOW)
+        for i in range(4)
+    ]
     unrelated = sd.open_incident(conn, account_id, "Anderes", impact="low", urgency="low", now=NOW)
     problem_id = sd.create_problem(conn, "DSLAM Frankfurt defekt", root_cause="Netzteil", now=NOW)
     for incident_id in ids:
@@ -127,3 +165,62 @@ def test_only_open_incidents_can_join_a_problem(conn: Connection, account_id: in
     with pytest.raises(DomainError) as err:
         sd.link_incident(conn, problem_id, incident_id)
     assert err.value.field == "incident_id"
+
+
+def test_incident_log_public_and_internal(conn: Connection, account_id: int) -> None:
+    incident_id = sd.open_incident(conn, account_id, "Kein Sync", impact="high", urgency="high", now=NOW)
+    sd.add_log_entry(
+        conn, incident_id, "anna", "Wir prüfen die Leitung.", "public", now=NOW + timedelta(minutes=1)
+    )
+    sd.add_log_entry(conn, incident_id, "anna", "DSLAM-Port 7 flappt", now=NOW + timedelta(minutes=2))
+    assert [e.visibility for e in sd.incident_log_entries(conn, incident_id)] == ["public", "internal"]
+    assert [e.text for e in sd.incident_log_entries(conn, incident_id, public_only=True)] == [
+        "Wir prüfen die Leitung."
+    ]
+    for args, field in [
+        (("anna", "x", "secret"), "visibility"),
+        (("", "x"), "author"),
+        (("anna", " "), "text"),
+    ]:
+        with pytest.raises(DomainError) as err:
+            sd.add_log_entry(conn, incident_id, *args)
+        assert err.value.field == field
+
+
+def test_incident_on_a_booked_service(conn: Connection, account_id: int, catalogue: dict[str, int]) -> None:
+    from crm.booked_services import book_service
+
+    service_id = book_service(conn, account_id, catalogue["ADSL50"])
+    incident_id = sd.open_incident(
+        conn, account_id, "Langsam", impact="low", urgency="low", booked_service_id=service_id, now=NOW
+    )
+    assert sd.get_incident(conn, incident_id).booked_service_id == service_id
+    other = create_account(conn, "Fremd AG")
+    with pytest.raises(DomainError) as err:
+        sd.open_incident(conn, other, "x", impact="low", urgency="low", booked_service_id=service_id)
+    assert err.value.field == "booked_service_id"
+
+
+def test_overdue_incidents_and_sla_report(conn: Connection, account_id: int) -> None:
+    """Gold P1: respond within 15 min, resolve within 4 h."""
+    late_response = sd.open_incident(conn, account_id, "a", impact="high", urgency="high", now=NOW)
+    answered = sd.open_incident(conn, account_id, "b", impact="high", urgency="high", now=NOW)
+    sd.assign_incident(conn, answered, "access", now=NOW + timedelta(minutes=10))
+    done_late = sd.open_incident(conn, account_id, "c", impact="high", urgency="high", now=NOW)
+    sd.assign_incident(conn, done_late, "access", now=NOW + timedelta(minutes=5))
+    sd.resolve_incident(conn, done_late, "ok", now=NOW + timedelta(hours=5))
+    assert sd.overdue_incidents(conn, NOW + timedelta(minutes=14)) == []
+    assert sd.overdue_incidents(conn, NOW + timedelta(minutes=16)) == [(late_response, "response")]
+    assert sd.overdue_incidents(conn, NOW + timedelta(hours=4, minutes=1)) == [
+        (late_response, "response"),
+        (answered, "resolution"),
+    ]
+    report = sd.sla_violations(conn, account_id, NOW - timedelta(days=1), NOW + timedelta(days=1))
+    assert [(r["incident_id"], r["missed"]) for r in report] == [
+        (late_response, ["response", "resolution"]),
+        (answered, ["resolution"]),
+        (done_late, ["resolution"]),
+    ]
+    with pytest.raises(DomainError) as err:
+        sd.sla_violations(conn, account_id, NOW, NOW)
+    assert err.value.field == "until"
