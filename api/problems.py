@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from crm.errors import DomainError
 from engine.errors import (
     Conflict,
     DeploymentError,
@@ -89,6 +90,10 @@ def install(app: FastAPI) -> None:
             located = [{"field": exc.element_id, "message": str(exc)}] if exc.element_id else None
             return problem(422, "Process error", str(exc), "process-error", located)
         return problem(400, "Engine error", str(exc), "engine-error")
+
+    @app.exception_handler(DomainError)
+    async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
+        return problem(422, "Invalid request", str(exc), "validation", [{"field": exc.field, "message": exc.message}])
 
     @app.exception_handler(IdentityError)
     async def _identity(_request: Request, exc: IdentityError) -> JSONResponse:
