@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from crm.accounts import find_accounts, search_key
-from crm.demo import PRODUCTS
+from crm.demo import NAME_STEMS, PRODUCTS
 from crm.opportunities import OPEN_STAGES, pipeline
 from crm.products import create_product
 from crm.queries import account_360
@@ -37,32 +37,9 @@ from engine.database import create_db_engine
 from tests.support.databases import migrate
 
 BATCH = 20_000
-STEMS = [
-    "Nordlicht",
-    "Brückner",
-    "Havelland",
-    "Alpenblick",
-    "Rheintal",
-    "Spreewerk",
-    "Elbufer",
-    "Kranich",
-    "Lindenhof",
-    "Sonnenberg",
-    "Weserland",
-    "Eichwald",
-    "Bergmann",
-    "Hafenblick",
-    "Mühlbach",
-    "Quellwerk",
-    "Ostwind",
-    "Talblick",
-    "Auenland",
-    "Fichtel",
-    "Gartenhof",
-    "Isarwerk",
-    "Jadebusen",
-    "Ufergold",
-]
+# the demo's names and a few more
+STEMS = [*NAME_STEMS, "Quellwerk", "Ostwind", "Talblick", "Auenland", "Fichtel", "Gartenhof", "Isarwerk",
+         "Jadebusen", "Ufergold"]
 TRADES = [
     "Steuerberatung",
     "Architekten",

@@ -127,7 +127,7 @@ PRODUCTS = [
     ),
 ]
 
-_NAME_STEMS = [
+NAME_STEMS = [
     "Nordlicht",
     "Brückner",
     "Havelland",
@@ -221,7 +221,7 @@ def _contact(rng: random.Random, city: tuple[str, str, str], person: tuple[str, 
 def _plan() -> list[DemoAccount]:
     """All random choices, made up front, so the result does not depend on what already exists."""
     rng = random.Random(42)
-    names = [f"{stem} {trade}" for stem in _NAME_STEMS for trade in _TRADES]
+    names = [f"{stem} {trade}" for stem in NAME_STEMS for trade in _TRADES]
     rng.shuffle(names)
     plans = []
     for i, stem in enumerate(names[:ACCOUNT_COUNT]):
