@@ -31,15 +31,20 @@ def _engine(settings: Settings) -> Any:
     return build_engine(settings)
 
 
-def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+def migrate_database(url: str) -> None:
+    """``alembic upgrade head`` on ``url`` with the project's migrations, wherever we are called from."""
     from alembic import command
     from alembic.config import Config
 
     config = Config(str(PROJECT_ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
-    config.attributes["url"] = settings.database_url
+    config.attributes["url"] = url
     config.attributes["configure_logging"] = False
     command.upgrade(config, "head")
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    migrate_database(settings.database_url)
     print(f"database migrated: {settings.database_url}")
     return 0
 

@@ -26,7 +26,7 @@ from . import webhooks
 from .database import as_utc, utcnow
 from .errors import Conflict, NotFound
 from .pruning import compact
-from .repository import DefinitionRepository, LoadedDefinition
+from .repository import DefinitionRepository, LoadedDefinition, strip_schema_suffix
 from .sandbox import RestrictedScriptEngine
 from .schema import history_event, job, message_subscription, process_instance, user_task, user_task_group
 from .serialization import StateSerializer
@@ -119,12 +119,7 @@ def _properties(task: Any) -> dict[str, str]:
 def form_key_of(task: Any) -> str | None:
     props = _properties(task)
     key = props.get("formKey") or props.get("formJsonSchemaFilename")
-    if not key:
-        return None
-    for suffix in (".schema.json", "-schema.json", ".json"):
-        if key.endswith(suffix):
-            return key[: -len(suffix)]
-    return key
+    return strip_schema_suffix(key) if key else None
 
 
 def candidate_groups_of(task: Any) -> list[str]:

@@ -63,12 +63,16 @@ _INFO_COLUMNS = [process_definition.c[name] for name in
                  ("id", "key", "version", "name", "checksum", "file_name", "deployed_at", "deployed_by")]
 
 
-def form_key_from_file_name(file_name: str) -> str:
-    name = file_name.rsplit("/", 1)[-1]
+def strip_schema_suffix(name: str) -> str:
+    """A form key from a schema file name or a modeller's reference to it ("approval.schema.json")."""
     for suffix in (".schema.json", "-schema.json", ".json"):
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return name
+
+
+def form_key_from_file_name(file_name: str) -> str:
+    return strip_schema_suffix(file_name.rsplit("/", 1)[-1])
 
 
 class DefinitionRepository:

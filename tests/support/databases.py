@@ -7,18 +7,11 @@ import shutil
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
+
+from api.cli import migrate_database
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-def migrate(url: str) -> None:
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
-    config.attributes["url"] = url
-    config.attributes["configure_logging"] = False
-    command.upgrade(config, "head")
+migrate = migrate_database
 
 
 class SqliteFactory:
