@@ -13,7 +13,20 @@ from engine.runtime import Engine
 
 from . import openapi, problems
 from .identity import Identity, LoginLimiter
-from .routes import crm, definitions, events, instances, integrations, jobs, system, tasks, webhooks
+from .routes import (
+    crm,
+    definitions,
+    events,
+    exchange,
+    instances,
+    integrations,
+    jobs,
+    sales,
+    service_desk,
+    system,
+    tasks,
+    webhooks,
+)
 from .services import ConnectorGateway
 from .settings import Settings
 from .ui import pages
@@ -54,7 +67,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     app.state.login_limiter = LoginLimiter()
     problems.install(app)
     openapi.install(app)
-    for module in (definitions, instances, tasks, events, jobs, webhooks, integrations, crm, system):
+    for module in (definitions, instances, tasks, events, jobs, webhooks, integrations, crm, sales, service_desk,
+                   exchange, system):
         app.include_router(module.router, prefix=API_PREFIX)
 
     pages.install(app)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -11,8 +9,6 @@ import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, FileSystemLoader
 
 from crm import queries as crm_queries
 from crm.errors import DomainError
@@ -24,69 +20,21 @@ from engine.schema import job, process_instance
 from ..identity import Identity, LoginLimiter, Principal
 from ..problems import problem
 from ..security import SESSION_COOKIE, can_work_on
+from . import board_pages, quote_pages
 from .forms import fields_of, parse_submission
-from .i18n import LANGUAGES, language_of, translations
+from .i18n import LANGUAGES
+from .rendering import (
+    ROOT,
+    LoginRequired,
+    PageForbidden,
+    checked_form,
+    current_user,
+    page_engine,
+    render,
+    require_user,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-def _templates(language: str) -> Jinja2Templates:
-    """One environment per language: translations are installed once, never swapped under a request."""
-    env = Environment(loader=FileSystemLoader(str(ROOT / "templates")), extensions=["jinja2.ext.i18n"],
-                      autoescape=True)
-    env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
-    env.filters["dt"] = _format_datetime
-    return Jinja2Templates(env=env)
-
-
-def _format_datetime(value: datetime | None) -> str:
-    return value.astimezone().strftime("%d.%m.%Y %H:%M") if value else "–"
-
-
-TEMPLATES = {language: _templates(language) for language in LANGUAGES}
 router = APIRouter(include_in_schema=False)
-
-
-class LoginRequired(Exception):
-    def __init__(self, next_path: str) -> None:
-        self.next_path = next_path
-
-
-class PageForbidden(Exception):
-    pass
-
-
-def _principal(request: Request) -> Principal:
-    token = request.cookies.get(SESSION_COOKIE)
-    if token:
-        with request.app.state.engine.db.read() as conn:
-            principal = request.app.state.identity.session_principal(conn, token)
-        if principal is not None:
-            return principal
-    raise LoginRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
-
-
-def _require(request: Request, *roles: str) -> Principal:
-    principal = _principal(request)
-    if roles and not principal.has(*roles):
-        raise PageForbidden()
-    return principal
-
-
-async def _checked_form(request: Request, principal: Principal) -> Any:
-    form = await request.form()
-    if form.get("csrf_token") != principal.csrf_token and request.headers.get("X-CSRF-Token") != principal.csrf_token:
-        raise PageForbidden()
-    return form
-
-
-def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    language = language_of(request)
-    context.setdefault("user", None)
-    values = {"lang": language, "languages": LANGUAGES, "now": utcnow(), **context}
-    return TEMPLATES[language].TemplateResponse(request, name, values, status_code=status_code)
-
-
-def _engine(request: Request) -> Any:
-    return request.app.state.engine
 
 
 # -- login ----------------------------------------------------------------------------------------------
@@ -106,7 +54,7 @@ async def login_submit(request: Request) -> Response:
     key = f"{username}|{request.client.host if request.client else '?'}"
     if limiter.blocked(key):
         return render(request, "login.html", 429, next=next_path, error="Zu viele Fehlversuche; bitte später erneut.")
-    with _engine(request).db.transaction() as conn:
+    with page_engine(request).db.transaction() as conn:
         principal = identity.verify_password(conn, username, password)
         if principal is None:
             limiter.failed(key)
@@ -122,9 +70,9 @@ async def login_submit(request: Request) -> Response:
 
 @router.post("/logout", response_model=None)
 async def logout(request: Request) -> Response:
-    principal = _principal(request)
-    await _checked_form(request, principal)
-    with _engine(request).db.transaction() as conn:
+    principal = current_user(request)
+    await checked_form(request, principal)
+    with page_engine(request).db.transaction() as conn:
         request.app.state.identity.close_session(conn, request.cookies.get(SESSION_COOKIE, ""))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
@@ -149,8 +97,8 @@ def _visibility(principal: Principal) -> dict[str, Any]:
 
 @router.get("/", response_class=HTMLResponse)
 def dashboard(request: Request) -> HTMLResponse:
-    user = _require(request)
-    engine = _engine(request)
+    user = require_user(request)
+    engine = page_engine(request)
     _mine, my_total = engine.query_tasks(TaskFilter(assignee=user.name, limit=1))
     _g, group_total = engine.query_tasks(TaskFilter(limit=1, **_visibility(user)))
     _o, overdue = engine.query_tasks(TaskFilter(limit=1, due_before=utcnow(), **_visibility(user)))
@@ -169,29 +117,29 @@ def dashboard(request: Request) -> HTMLResponse:
 @router.get("/tasks", response_class=HTMLResponse)
 def inbox(request: Request, process: str = "", business_key: str = "", mine: bool = False, overdue: bool = False,
           sort: str = "due", page: int = 0) -> HTMLResponse:
-    user = _require(request)
+    user = require_user(request)
     sort = sort if sort.lstrip("-") in ("due", "priority", "created") else "due"
     task_filter = TaskFilter(process_key=process or None, business_key=business_key or None,
                              assignee=user.name if mine else None, due_before=utcnow() if overdue else None,
                              sort=sort if sort != "priority" else "-priority", limit=50, offset=max(page, 0) * 50,
                              **_visibility(user))
-    tasks, total = _engine(request).query_tasks(task_filter)
-    with _engine(request).db.read() as conn:
-        processes = [d.key for d in _engine(request).repository.list(conn)]
+    tasks, total = page_engine(request).query_tasks(task_filter)
+    with page_engine(request).db.read() as conn:
+        processes = [d.key for d in page_engine(request).repository.list(conn)]
     return render(request, "inbox.html", user=user, tasks=tasks, total=total, processes=processes, process=process,
                   business_key=business_key, mine=mine, overdue=overdue, sort=sort, page=page)
 
 
 @router.post("/tasks/{task_id}/claim", response_class=HTMLResponse)
 async def claim(request: Request, task_id: str) -> HTMLResponse:
-    user = _require(request)
-    await _checked_form(request, user)
-    task = _engine(request).get_task(task_id)
+    user = require_user(request)
+    await checked_form(request, user)
+    task = page_engine(request).get_task(task_id)
     if not can_work_on(user, task.candidate_groups, task.assignee):
         raise PageForbidden()
     message = None
     try:
-        task = _engine(request).claim(task_id, user.name)
+        task = page_engine(request).claim(task_id, user.name)
     except (Conflict, InvalidState) as exc:
         message = str(exc)
     return render(request, "task_row.html", user=user, task=task, message=message)
@@ -199,18 +147,18 @@ async def claim(request: Request, task_id: str) -> HTMLResponse:
 
 @router.post("/tasks/{task_id}/unclaim", response_class=HTMLResponse)
 async def unclaim(request: Request, task_id: str) -> HTMLResponse:
-    user = _require(request)
-    await _checked_form(request, user)
-    task = _engine(request).get_task(task_id)
+    user = require_user(request)
+    await checked_form(request, user)
+    task = page_engine(request).get_task(task_id)
     if task.assignee not in (None, user.name) and not user.has("manager"):
         raise PageForbidden()
-    return render(request, "task_row.html", user=user, task=_engine(request).unclaim(task_id, user.name))
+    return render(request, "task_row.html", user=user, task=page_engine(request).unclaim(task_id, user.name))
 
 
 def _task_page(request: Request, user: Principal, task_id: str, values: dict[str, Any] | None = None,
                errors: dict[str, str] | None = None, message: str | None = None,
                status_code: int = 200) -> HTMLResponse:
-    engine = _engine(request)
+    engine = page_engine(request)
     task = engine.get_task(task_id)
     if not can_work_on(user, task.candidate_groups, task.assignee):
         raise PageForbidden()
@@ -223,14 +171,14 @@ def _task_page(request: Request, user: Principal, task_id: str, values: dict[str
 
 @router.get("/tasks/{task_id}", response_class=HTMLResponse)
 def task_form(request: Request, task_id: str) -> HTMLResponse:
-    return _task_page(request, _require(request), task_id)
+    return _task_page(request, require_user(request), task_id)
 
 
 @router.post("/tasks/{task_id}", response_model=None)
 async def complete_task(request: Request, task_id: str) -> Response:
-    user = _require(request)
-    form = await _checked_form(request, user)
-    engine = _engine(request)
+    user = require_user(request)
+    form = await checked_form(request, user)
+    engine = page_engine(request)
     schema = engine.task_form(task_id)
     data = parse_submission(schema, form)
     task = engine.get_task(task_id)
@@ -249,8 +197,8 @@ async def complete_task(request: Request, task_id: str) -> Response:
 # -- process designer -----------------------------------------------------------------------------------
 @router.get("/designer", response_class=HTMLResponse)
 def designer_list(request: Request) -> HTMLResponse:
-    user = _require(request, "designer")
-    engine = _engine(request)
+    user = require_user(request, "designer")
+    engine = page_engine(request)
     with engine.db.read() as conn:
         definitions = engine.repository.list(conn, latest_only=False)
     return render(request, "designer_list.html", user=user, definitions=list(reversed(definitions)))
@@ -258,23 +206,23 @@ def designer_list(request: Request) -> HTMLResponse:
 
 @router.get("/designer/edit", response_class=HTMLResponse)
 def designer_edit(request: Request, key: str = "") -> HTMLResponse:
-    user = _require(request, "designer")
+    user = require_user(request, "designer")
     return render(request, "designer.html", user=user, key=key)
 
 
 # -- instances ------------------------------------------------------------------------------------------
 @router.get("/instances", response_class=HTMLResponse)
 def instances(request: Request, key: str = "", state: str = "running", page: int = 0) -> HTMLResponse:
-    user = _require(request)
-    items, total = _engine(request).query_instances(InstanceFilter(process_key=key or None, state=state or None,
+    user = require_user(request)
+    items, total = page_engine(request).query_instances(InstanceFilter(process_key=key or None, state=state or None,
                                                                    limit=50, offset=max(page, 0) * 50))
     return render(request, "instances.html", user=user, items=items, total=total, key=key, state=state, page=page)
 
 
 @router.get("/instances/{instance_id}", response_class=HTMLResponse)
 def instance_view(request: Request, instance_id: str) -> HTMLResponse:
-    user = _require(request)
-    engine = _engine(request)
+    user = require_user(request)
+    engine = page_engine(request)
     instance = engine.get_instance(instance_id)
     history = engine.history(instance_id)
     completed = sorted({h.element_id for h in history if h.type == "element.completed" and h.element_id})
@@ -285,25 +233,25 @@ def instance_view(request: Request, instance_id: str) -> HTMLResponse:
 
 @router.post("/instances/{instance_id}/cancel", response_model=None)
 async def cancel_instance(request: Request, instance_id: str) -> Response:
-    user = _require(request, "manager")
-    form = await _checked_form(request, user)
-    _engine(request).cancel(instance_id, str(form.get("reason") or "") or None, user=user.name)
+    user = require_user(request, "manager")
+    form = await checked_form(request, user)
+    page_engine(request).cancel(instance_id, str(form.get("reason") or "") or None, user=user.name)
     return RedirectResponse(f"/instances/{instance_id}", status_code=303)
 
 
 # -- customers and products ----------------------------------------------------------------------------
 @router.get("/customers", response_class=HTMLResponse)
 def customers(request: Request, q: str = "", page: int = 0) -> HTMLResponse:
-    user = _require(request)
-    with _engine(request).db.read() as conn:
+    user = require_user(request)
+    with page_engine(request).db.read() as conn:
         accounts, total = crm_queries.search_accounts(conn, q, limit=50, offset=max(page, 0) * 50)
     return render(request, "customers.html", user=user, accounts=accounts, total=total, q=q, page=page)
 
 
 @router.get("/customers/{account_id}", response_class=HTMLResponse)
 def customer(request: Request, account_id: int) -> HTMLResponse:
-    user = _require(request)
-    engine = _engine(request)
+    user = require_user(request)
+    engine = page_engine(request)
     with engine.db.read() as conn:
         try:
             view = crm_queries.account_360(conn, account_id)
@@ -316,9 +264,9 @@ def customer(request: Request, account_id: int) -> HTMLResponse:
 
 @router.post("/customers/{account_id}/start", response_model=None)
 async def start_for_customer(request: Request, account_id: int) -> Response:
-    user = _require(request, "clerk", "manager")
-    form = await _checked_form(request, user)
-    engine = _engine(request)
+    user = require_user(request, "clerk", "manager")
+    form = await checked_form(request, user)
+    engine = page_engine(request)
     with engine.db.read() as conn:
         number = crm_queries.account_360(conn, account_id).account["number"]
     instance = engine.start(str(form.get("process")), {"account_id": account_id, "account_number": number},
@@ -328,8 +276,8 @@ async def start_for_customer(request: Request, account_id: int) -> Response:
 
 @router.get("/products", response_class=HTMLResponse)
 def products(request: Request) -> HTMLResponse:
-    user = _require(request)
-    with _engine(request).db.read() as conn:
+    user = require_user(request)
+    with page_engine(request).db.read() as conn:
         items = crm_queries.list_products(conn)
     return render(request, "products.html", user=user, products=items)
 
@@ -337,21 +285,23 @@ def products(request: Request) -> HTMLResponse:
 # -- incidents ------------------------------------------------------------------------------------------
 @router.get("/incidents", response_class=HTMLResponse)
 def incidents(request: Request) -> HTMLResponse:
-    user = _require(request, "manager", "designer")
-    return render(request, "incidents.html", user=user, jobs=_engine(request).jobs(state="failed", limit=500))
+    user = require_user(request, "manager", "designer")
+    return render(request, "incidents.html", user=user, jobs=page_engine(request).jobs(state="failed", limit=500))
 
 
 @router.post("/incidents/{job_id}/retry", response_model=None)
 async def retry_incident(request: Request, job_id: str) -> Response:
-    user = _require(request, "manager")
-    await _checked_form(request, user)
-    _engine(request).retry_job(job_id)
+    user = require_user(request, "manager")
+    await checked_form(request, user)
+    page_engine(request).retry_job(job_id)
     return RedirectResponse("/incidents", status_code=303)
 
 
 def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
     app.include_router(router)
+    app.include_router(quote_pages.router)
+    app.include_router(board_pages.router)
 
     @app.exception_handler(LoginRequired)
     async def _login(_request: Request, exc: LoginRequired) -> Response:

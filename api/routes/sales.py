@@ -1,0 +1,7 @@
+"""CRM sales resources: quotes, orders with sub-orders, booked services, invoices and contracts."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["sales"])
