@@ -19,6 +19,7 @@ from crm.errors import DomainError
 from engine.errors import NotFound
 
 from ..identity import Principal
+from ..listing import camel_row, csv_response, page, wants_csv
 from ..models import MAX_INT, Camel
 from ..security import require
 from .definitions import engine_of
@@ -86,22 +87,14 @@ def _existing_account(conn: Any, account_id: int) -> Any:
         raise NotFound(str(exc)) from exc
 
 
-def _camel(row: dict[str, Any]) -> dict[str, Any]:
-    """Rows of the CRM read models as camelCase JSON."""
-    def camel(key: str) -> str:
-        head, *tail = key.split("_")
-        return head + "".join(part.title() for part in tail)
-
-    return {camel(k): (str(v) if isinstance(v, Decimal) else v) for k, v in row.items()}
-
-
 @router.get("/accounts")
 def list_accounts(request: Request, _p: Annotated[Principal, Depends(require())], q: str = "",
                   limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-                  offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0) -> dict[str, Any]:
+                  offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0) -> Any:
+    """Accounts by name prefix or number; ``format=csv`` gives the same page as CSV."""
     with engine_of(request).db.read() as conn:
         rows, total = crm_queries.search_accounts(conn, q, limit, offset)
-    return {"items": [_camel(r) for r in rows], "total": total, "limit": limit, "offset": offset}
+    return page(request, rows, total, limit, offset, "accounts")
 
 
 @router.get("/accounts/{account_id}")
@@ -110,8 +103,8 @@ def get_account(request: Request, account_id: AccountId,
     with engine_of(request).db.read() as conn:
         _existing_account(conn, account_id)
         view = crm_queries.account_360(conn, account_id)
-    return {key: ([_camel(r) for r in value] if isinstance(value, list) and value and isinstance(value[0], dict)
-                  else _camel(value) if isinstance(value, dict) else value)
+    return {key: ([camel_row(r) for r in value] if isinstance(value, list) and value and isinstance(value[0], dict)
+                  else camel_row(value) if isinstance(value, dict) else value)
             for key, value in view.__dict__.items()}
 
 
@@ -123,7 +116,7 @@ def create_account(request: Request, body: AccountIn,
         account_id = crm_accounts.create_account(
             conn, body.name, kind=body.kind, legal_form=body.legal_form, vat_id=body.vat_id, segments=body.segments,
             owner=body.owner or principal.name, sla_class=body.sla_class)
-        return _camel(dict(crm_accounts.get_account(conn, account_id)._mapping))
+        return camel_row(dict(crm_accounts.get_account(conn, account_id)._mapping))
 
 
 @router.patch("/accounts/{account_id}")
@@ -140,7 +133,7 @@ def patch_account(request: Request, account_id: AccountId, body: AccountPatch,
             crm_accounts.set_segments(conn, account_id, segments)
         if status is not None:
             crm_accounts.set_account_status(conn, account_id, status)
-        return _camel(dict(crm_accounts.get_account(conn, account_id)._mapping))
+        return camel_row(dict(crm_accounts.get_account(conn, account_id)._mapping))
 
 
 @router.post("/accounts/{account_id}/contacts", status_code=201)
@@ -162,9 +155,13 @@ def add_address(request: Request, account_id: AccountId, body: AddressIn,
 
 @router.get("/products")
 def list_products(request: Request, _p: Annotated[Principal, Depends(require())],
-                  active_only: Annotated[bool, Query(alias="activeOnly")] = False) -> list[dict[str, Any]]:
+                  active_only: Annotated[bool, Query(alias="activeOnly")] = False) -> Any:
     with engine_of(request).db.read() as conn:
-        return [_camel(r) for r in crm_queries.list_products(conn, include_inactive=not active_only)]
+        rows = crm_queries.list_products(conn, include_inactive=not active_only)
+    if wants_csv(request):
+        return csv_response([camel_row(r) for r in rows], "products",
+                            decimal_comma=request.query_params.get("decimalComma") == "true")
+    return [camel_row(r) for r in rows]
 
 
 @router.post("/products", status_code=201)
