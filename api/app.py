@@ -7,7 +7,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from connectors import default_registry, documents, ipam
+from connectors import crm_actions, default_registry, documents, ipam, mail, record_documents
+from connectors import registrar as registrar_connector
+from connectors import supplier as supplier_connector
+from connectors.mail import MailConfig
+from connectors.registrar import RegistrarConfig
+from connectors.registry import Registry
+from connectors.supplier import SupplierConfig
 from engine.database import Database
 from engine.runtime import Engine
 
@@ -35,13 +41,24 @@ from .worker import JobWorker
 API_PREFIX = "/api/v1"
 
 
-def build_engine(settings: Settings) -> Engine:
-    """The engine with every shipped connector; those keeping state use the engine's database."""
-    database = Database(settings.database_url)
+def shipped_registry(database: Database, registrar: RegistrarConfig | None = None,
+                     supplier: SupplierConfig | None = None, mail_config: MailConfig | None = None) -> Registry:
+    """Every shipped connector, configured from the environment unless given; those keeping state or
+    changing business data use the engine's database."""
     registry = default_registry()
     ipam.register(registry, ipam.IpamConfig.from_env(), engine=database.engine)
     documents.register(registry)
-    return Engine(database, ConnectorGateway(registry))
+    record_documents.register(registry, database.engine)
+    crm_actions.register(registry, database.engine)
+    registrar_connector.register(registry, registrar or RegistrarConfig.from_env())
+    supplier_connector.register(registry, supplier or SupplierConfig.from_env())
+    mail.register(registry, mail_config or MailConfig.from_env(), engine=database.engine)
+    return registry
+
+
+def build_engine(settings: Settings) -> Engine:
+    database = Database(settings.database_url)
+    return Engine(database, ConnectorGateway(shipped_registry(database)))
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None,

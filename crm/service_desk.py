@@ -270,3 +270,29 @@ def sla_violations(
                 {"incident_id": row.id, "number": row.number, "priority": row.priority, "missed": late}
             )
     return report
+
+
+def set_workaround(conn: Connection, problem_id: int, root_cause: str | None, workaround: str) -> list[int]:
+    """Record what is known of the open problem; returns its open incidents, which should hear of it."""
+    _open_problem(conn, problem_id)
+    values = {"workaround": v.required_text("workaround", workaround, 10000)}
+    if root_cause is not None:
+        values["root_cause"] = v.required_text("root_cause", root_cause, 10000)
+    conn.execute(problem.update().where(problem.c.id == problem_id).values(**values))
+    return [
+        int(i)
+        for i in conn.execute(
+            sa.select(incident.c.id)
+            .where(incident.c.problem_id == problem_id, incident.c.status.in_(OPEN_INCIDENT))
+            .order_by(incident.c.id)
+        ).scalars()
+    ]
+
+
+def incidents_of_problem(conn: Connection, problem_id: int) -> list[int]:
+    return [
+        int(i)
+        for i in conn.execute(
+            sa.select(incident.c.id).where(incident.c.problem_id == problem_id).order_by(incident.c.id)
+        ).scalars()
+    ]

@@ -189,8 +189,7 @@ class JobExecutor:
             throw_business_error(inst.workflow, task, value, ctx)
         del inst.before.services[str(claimed.task_id)]
         advance(inst.workflow, ctx)
-        self.engine.store.save(conn, inst, ctx.history)
-        self.engine._note_jobs(conn, inst)
+        self.engine.save_advanced(conn, inst, ctx.history)
 
     def _fire_timer(self, conn: Connection, claimed: ClaimedJob) -> None:
         inst = self.engine.store.load(conn, str(claimed.instance_id))

@@ -331,13 +331,17 @@ class Engine:
 
     def _send_thrown_messages(self, conn: Connection, inst: LoadedInstance, events: list[Any],
                               user: str | None) -> None:
-        """A message throw or end event reaches other instances (of the same business key, if it has one)."""
+        """A message throw or end event reaches other instances: those of the same business key (if it has
+        one), or — when the payload carries ``correlationKeys`` — those whose variables match these keys."""
         for event in events:
             definition = event.event_definition
             if not isinstance(definition, MessageEventDefinition):
                 continue
-            payload = event.payload if isinstance(event.payload, dict) else {}
-            result = self._correlate(conn, definition.name, payload, inst.business_key, None, user, None,
+            payload = dict(event.payload) if isinstance(event.payload, dict) else {}
+            keys = payload.pop("correlationKeys", None)
+            business_key = inst.business_key if not isinstance(keys, dict) else None
+            result = self._correlate(conn, definition.name, payload, business_key,
+                                     keys if isinstance(keys, dict) else None, user, None,
                                      required=False, sender=inst.id)
             reached = [v.id for v in result.delivered + result.started]
             conn.execute(history_event.insert().values(
@@ -440,8 +444,14 @@ class Engine:
         ctx = StepContext(inst.id, inst.business_key, self.services, history or [],
                           inline_services=self.inline_services)
         advance(inst.workflow, ctx)
-        thrown = inst.workflow.get_events()  # messages no one inside this instance caught
-        self.store.save(conn, inst, ctx.history, user)
+        self.save_advanced(conn, inst, ctx.history, user)
+
+    def save_advanced(self, conn: Connection, inst: LoadedInstance, history: list[HistoryEntry],
+                      user: str | None = None) -> None:
+        """Persist an instance that has just advanced, and pass on what it threw: messages no one inside
+        it caught go to other instances, buffered messages to catch events it now waits at."""
+        thrown = inst.workflow.get_events()
+        self.store.save(conn, inst, history, user)
         self._note_jobs(conn, inst)
         if thrown:
             self._send_thrown_messages(conn, inst, thrown, user)

@@ -377,6 +377,26 @@ def test_message_end_event_reaches_another_waiting_instance(engine: Engine) -> N
     assert open_elements(engine, target.id) == ["bill"]
 
 
+def test_thrown_message_with_correlation_keys_reaches_the_matching_instances_of_any_business_key(
+        engine: Engine) -> None:
+    """A payload's ``correlationKeys`` pick the receivers by their variables (e.g. a problem's incidents)."""
+    waiting = Bpmn("incident-wait").message("m_fixed", "problem_resolved").node("start", "startEvent") \
+        .node("fixed", "intermediateCatchEvent", "Behoben", message("m_fixed")) \
+        .node("confirm", "userTask").node("end", "endEvent").chain("start", "fixed", "confirm", "end")
+    payload = ('<bpmn:messageEventDefinition messageRef="m_fixed"><bpmn:extensionElements><spiffworkflow:messagePayload>'
+               "{'correlationKeys': {'incident_id': incident_id}, 'fix': 'Firmware'}"
+               '</spiffworkflow:messagePayload></bpmn:extensionElements></bpmn:messageEventDefinition>')
+    throwing = Bpmn("problem-fix").message("m_fixed", "problem_resolved").node("start", "startEvent") \
+        .node("end", "endEvent", "Gelöst melden", payload).chain("start", "end")
+    deploy(engine, waiting, throwing)
+    ours = engine.start("incident-wait", {"incident_id": 7}, business_key="I-7")
+    other = engine.start("incident-wait", {"incident_id": 8}, business_key="I-8")
+    engine.start("problem-fix", {"incident_id": 7}, business_key="P-1")
+    assert open_elements(engine, ours.id) == ["confirm"]
+    assert engine.get_instance(other.id).active_elements == ["fixed"]
+    assert engine.get_instance(ours.id).variables["fix"] == "Firmware"
+
+
 def test_terminate_end_event_stops_every_branch(engine: Engine) -> None:
     p = Bpmn("terminate").node("start", "startEvent").node("split", "parallelGateway").node("a", "userTask") \
         .node("b", "userTask").node("stop", "endEvent", "Abbruch", "<bpmn:terminateEventDefinition/>") \

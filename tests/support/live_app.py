@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -17,6 +17,7 @@ from api.identity import Identity
 from api.services import ConnectorGateway
 from api.settings import Settings
 from connectors import default_registry
+from connectors.registry import Registry
 from engine.database import Database
 from engine.runtime import Engine
 
@@ -27,6 +28,9 @@ PRINCIPALS = {
     "manager": (["manager"], ["management"]),
     "sales": (["clerk"], ["sales"]),
     "backoffice": (["clerk"], ["backoffice"]),
+    "provisioning": (["clerk"], ["provisioning"]),
+    "servicedesk": (["clerk"], ["servicedesk"]),
+    "support2": (["clerk"], ["support2"]),
     "integration": (["integration"], []),
 }
 
@@ -53,8 +57,10 @@ class Api:
 
 
 @contextmanager
-def live_app(db_url: str) -> Iterator[Api]:
-    engine = Engine(Database(db_url), ConnectorGateway(default_registry()))
+def live_app(db_url: str, registry: Callable[[Database], Registry] | None = None) -> Iterator[Api]:
+    """``registry`` builds the connectors on the app's database (default: the basic ones only)."""
+    database = Database(db_url)
+    engine = Engine(database, ConnectorGateway(registry(database) if registry else default_registry()))
     identity = Identity()
     app = create_app(Settings(database_url=db_url, worker_poll_seconds=0.02), engine, identity=identity)
     port = free_port()
