@@ -24,7 +24,7 @@ demo-data: migrate
 
 run: demo-data
 	@echo "Open http://127.0.0.1:8000/ (API docs: http://127.0.0.1:8000/api/docs)"
-	$(BIN)/silverflow serve --host 127.0.0.1 --port 8000
+	$(BIN)/silverflow serve --host 127.0.0.1 --port 8000 --local-systems
 
 lint: install
 	$(BIN)/ruff check $(LINT_PATHS)

@@ -94,7 +94,8 @@ DEMO_USERS = [
     ("manager", "silverflow-manager", ["manager"], ["management"]),
     ("sales", "silverflow-sales", ["clerk"], ["sales", "staff"]),
     ("backoffice", "silverflow-backoffice", ["clerk"], ["backoffice", "billing", "staff"]),
-    ("servicedesk", "silverflow-servicedesk", ["clerk"], ["servicedesk", "provisioning", "staff"]),
+    ("servicedesk", "silverflow-servicedesk", ["clerk"], ["servicedesk", "staff"]),
+    ("technik", "silverflow-technik", ["clerk"], ["provisioning", "support2", "staff"]),
 ]
 
 
@@ -182,8 +183,22 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from .app import create_app
 
+    app = create_app(settings)
+    systems = None
+    if args.local_systems:
+        from .identity import Identity
+        from .local_systems import start_local_systems
+
+        with app.state.engine.db.transaction() as conn:  # the supplier's webhook authenticates with this key
+            key = Identity().create_key(conn, "local-supplier-simulator", ["integration"], [], "serve").secret
+        systems = start_local_systems(f"http://{args.host}:{args.port}/api/v1/integrations/supplier/shipments", key)
+        print("Lokale Systeme: SMTP-Sink :8025 (var/outbox), Registrar :8101, Lieferant :8102", flush=True)
     print(f"Silverflow läuft auf http://{args.host}:{args.port}/  (API-Doku: /api/docs)", flush=True)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    finally:
+        if systems is not None:
+            systems.stop()
     return 0
 
 
@@ -231,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the API and pages (with an embedded timer worker)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--local-systems", action="store_true",
+                       help="also serve an SMTP sink (var/outbox) and the registrar and supplier simulators")
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="run due jobs: service tasks, timers, timer starts")

@@ -163,3 +163,168 @@ def incidents_by_sla(conn: Connection, now: datetime) -> dict[str, int]:
         )
         counts[sla_state(opened, due, now)] += 1
     return counts
+
+
+# --- sales lists (REST and pages): filters, search on number or account name, and a total for paging ---
+
+from datetime import date  # noqa: E402
+
+from .schema import booked_service  # noqa: E402
+
+
+def _needle(text: str) -> str:
+    """The casefolded search text with LIKE wildcards escaped, so they match literally."""
+    return search_key(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _search(text: str, *prefix_columns: Any, contains_columns: tuple[Any, ...] = ()) -> Any:
+    """Number-like columns match by prefix, the account name key (and ``contains_columns``) anywhere."""
+    if not text.strip():
+        return sa.true()
+    needle = _needle(text)
+    return sa.or_(
+        account.c.name_key.like(f"%{needle}%", escape="\\"),
+        *(sa.func.lower(c).like(f"{needle}%", escape="\\") for c in prefix_columns),
+        *(sa.func.lower(c).like(f"%{needle}%", escape="\\") for c in contains_columns),
+    )
+
+
+def _filtered_page(
+    conn: Connection, query: Any, where: list[Any], order_by: list[Any], limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of ``query`` (already joined to the account) and the number of all rows matching ``where``."""
+    filtered = query.where(*where)
+    total = conn.execute(sa.select(sa.func.count()).select_from(filtered.subquery())).scalar_one()
+    return _rows(conn, filtered.order_by(*order_by).limit(limit).offset(offset)), int(total)
+
+
+def list_quotes(
+    conn: Connection,
+    account_id: int | None = None,
+    status: str | None = None,
+    text: str = "",
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """Quotes (every version) with the account name, newest first; ``text`` searches number and account."""
+    query = sa.select(quote, account.c.name.label("account_name")).join(account, account.c.id == quote.c.account_id)
+    where = [_search(text, quote.c.number)]
+    if account_id is not None:
+        where.append(quote.c.account_id == account_id)
+    if status:
+        where.append(quote.c.status == status)
+    return _filtered_page(conn, query, where, [quote.c.created_at.desc(), quote.c.id.desc()], limit, offset)
+
+
+def list_orders(
+    conn: Connection,
+    account_id: int | None = None,
+    status: str | None = None,
+    text: str = "",
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """Orders with the account name, newest first; ``text`` searches number and account."""
+    query = sa.select(order, account.c.name.label("account_name")).join(account, account.c.id == order.c.account_id)
+    where = [_search(text, order.c.number)]
+    if account_id is not None:
+        where.append(order.c.account_id == account_id)
+    if status:
+        where.append(order.c.status == status)
+    return _filtered_page(conn, query, where, [order.c.created_at.desc(), order.c.id.desc()], limit, offset)
+
+
+def list_booked_services(
+    conn: Connection,
+    account_id: int | None = None,
+    status: str | None = None,
+    text: str = "",
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """Booked services with product and account name, newest first; ``text`` searches account, product
+    code or name and domain."""
+    query = (
+        sa.select(
+            booked_service,
+            product.c.code.label("product_code"),
+            product.c.name.label("product_name"),
+            account.c.name.label("account_name"),
+        )
+        .join(product, product.c.id == booked_service.c.product_id)
+        .join(account, account.c.id == booked_service.c.account_id)
+    )
+    where = [
+        _search(text, product.c.code, booked_service.c.domain_name, contains_columns=(product.c.name,))
+    ]
+    if account_id is not None:
+        where.append(booked_service.c.account_id == account_id)
+    if status:
+        where.append(booked_service.c.status == status)
+    return _filtered_page(conn, query, where, [booked_service.c.id.desc()], limit, offset)
+
+
+def get_booked_service_view(conn: Connection, service_id: int) -> dict[str, Any] | None:
+    """One booked service with product and account name (the detail page and REST resource)."""
+    row = conn.execute(
+        sa.select(
+            booked_service,
+            product.c.code.label("product_code"),
+            product.c.name.label("product_name"),
+            account.c.name.label("account_name"),
+        )
+        .join(product, product.c.id == booked_service.c.product_id)
+        .join(account, account.c.id == booked_service.c.account_id)
+        .where(booked_service.c.id == service_id)
+    ).first()
+    return dict(row._mapping) if row is not None else None
+
+
+def list_invoices(
+    conn: Connection,
+    today: date,
+    account_id: int | None = None,
+    status: str | None = None,
+    overdue: bool | None = None,
+    text: str = "",
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """Invoices with the account name and an ``overdue`` flag (open and past due on ``today``), newest first."""
+    query = sa.select(invoice, account.c.name.label("account_name")).join(
+        account, account.c.id == invoice.c.account_id
+    )
+    where = [_search(text, invoice.c.number)]
+    if account_id is not None:
+        where.append(invoice.c.account_id == account_id)
+    if status:
+        where.append(invoice.c.status == status)
+    is_overdue = sa.and_(invoice.c.status == "open", invoice.c.due_date < today)
+    if overdue is not None:
+        where.append(is_overdue if overdue else sa.not_(is_overdue))
+    rows, total = _filtered_page(
+        conn, query, where, [invoice.c.issue_date.desc(), invoice.c.id.desc()], limit, offset
+    )
+    for row in rows:
+        row["overdue"] = row["status"] == "open" and row["due_date"] < today
+    return rows, total
+
+
+def list_contracts(
+    conn: Connection,
+    account_id: int | None = None,
+    status: str | None = None,
+    text: str = "",
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """Contracts with the account name, by start date (newest first); ``text`` searches number and account."""
+    query = sa.select(contract, account.c.name.label("account_name")).join(
+        account, account.c.id == contract.c.account_id
+    )
+    where = [_search(text, contract.c.number)]
+    if account_id is not None:
+        where.append(contract.c.account_id == account_id)
+    if status:
+        where.append(contract.c.status == status)
+    return _filtered_page(conn, query, where, [contract.c.start_date.desc(), contract.c.id.desc()], limit, offset)
