@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from connectors import crm_actions, default_registry, documents, ipam, mail, record_documents
+from connectors import billing, crm_actions, default_registry, documents, ipam, mail, record_documents
 from connectors import registrar as registrar_connector
 from connectors import supplier as supplier_connector
 from connectors.mail import MailConfig
@@ -50,6 +50,7 @@ def shipped_registry(database: Database, registrar: RegistrarConfig | None = Non
     documents.register(registry)
     record_documents.register(registry, database.engine)
     crm_actions.register(registry, database.engine)
+    billing.register(registry, database.engine)
     registrar_connector.register(registry, registrar or RegistrarConfig.from_env())
     supplier_connector.register(registry, supplier or SupplierConfig.from_env())
     mail.register(registry, mail_config or MailConfig.from_env(), engine=database.engine)

@@ -478,29 +478,27 @@ class Mailer:
         return found
 
     def _recipient(self, params: SendParams) -> Recipient:
-        account_values: dict[str, Any] = {}
+        """The address and template values of ``to`` or of the CRM contact, checked before anything is sent."""
+        if params.contact_id is None and params.to is None:
+            raise BusinessError("NoRecipient", "mail.send needs 'to' or 'contact_id'")
+        person, account_name = None, None
+        if params.contact_id is not None or params.account_id is not None:
+            with self._engine("mail.send to a contact or an account").connect() as conn:
+                if params.account_id is not None:
+                    account_name = conn.execute(sa.select(account.c.name)
+                                                .where(account.c.id == params.account_id)).scalar()
+                    if account_name is None:
+                        raise BusinessError("UnknownAccount", f"account {params.account_id} does not exist",
+                                            {"account_id": params.account_id})
+                if params.contact_id is not None:
+                    person = conn.execute(_contact_query().where(contact.c.id == params.contact_id)).first()
         if params.contact_id is None:
-            if params.to is None:
-                raise BusinessError("NoRecipient", "mail.send needs 'to' or 'contact_id'")
-            if params.account_id is not None:
-                with self._engine("mail.send with account_id").connect() as conn:
-                    name = conn.execute(sa.select(account.c.name).where(account.c.id == params.account_id)).scalar()
-                if name is None:
-                    raise BusinessError("UnknownAccount", f"account {params.account_id} does not exist",
-                                        {"account_id": params.account_id})
-                account_values = {"account": str(name)}
-            return Recipient(_address(params.to, "to"), "", {"salutation": NEUTRAL_SALUTATION, **account_values},
-                             None, params.account_id)
-        with self._engine("mail.send to a contact").connect() as conn:
-            person = conn.execute(_contact_query().where(contact.c.id == params.contact_id)).first()
-            if person is not None and params.account_id is not None and conn.execute(
-                    sa.select(account.c.id).where(account.c.id == params.account_id)).first() is None:
-                raise BusinessError("UnknownAccount", f"account {params.account_id} does not exist",
-                                    {"account_id": params.account_id})
+            values = {"salutation": NEUTRAL_SALUTATION, **({"account": str(account_name)} if account_name else {})}
+            return Recipient(_address(str(params.to), "to"), "", values, None, params.account_id)
         if person is None:
             raise BusinessError("NoRecipient", f"contact {params.contact_id} does not exist",
                                 {"contact_id": params.contact_id})
-        if person.account_id not in (None, params.account_id) and params.account_id is not None:
+        if params.account_id is not None and person.account_id not in (None, params.account_id):
             raise BusinessError("ContactNotOfAccount", f"contact {params.contact_id} belongs to another account",
                                 {"contact_id": params.contact_id, "account_id": params.account_id})
         address = params.to or person.email

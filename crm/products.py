@@ -78,3 +78,47 @@ def set_active(conn: Connection, product_id: int, active: bool) -> None:
     """Retire a product (or bring it back) without touching documents that already reference it."""
     if conn.execute(product.update().where(product.c.id == product_id).values(active=active)).rowcount != 1:
         raise DomainError("product_id", f"product {product_id} does not exist")
+
+
+_UPDATABLE = ("name", "description", "category", "kind", "list_price", "vat_rate", "active", "provisioning_steps")
+
+
+def update_product(conn: Connection, product_id: int, **changes: object) -> None:
+    """Change catalogue data (validated like ``create_product``); the code stays, documents refer to it."""
+    if conn.execute(sa.select(product.c.id).where(product.c.id == product_id)).first() is None:
+        raise DomainError("product_id", f"product {product_id} does not exist")
+    for name in changes:
+        if name not in _UPDATABLE:
+            raise DomainError(name, f"{name} cannot be changed (allowed: {', '.join(_UPDATABLE)})")
+    values: dict[str, object] = {}
+    for name in ("name", "description", "category", "kind"):
+        if name in changes and changes[name] is not None and not isinstance(changes[name], str):
+            raise DomainError(name, f"{name} must be text, got {changes[name]!r}")
+    if "name" in changes:
+        values["name"] = v.required_text("name", changes["name"], 200)  # type: ignore[arg-type]
+    if "description" in changes:
+        values["description"] = v.optional_text("description", changes["description"], 10000)  # type: ignore[arg-type]
+    if "category" in changes:
+        values["category"] = v.one_of("category", changes["category"], CATEGORIES)  # type: ignore[arg-type]
+    if "kind" in changes:
+        values["kind"] = v.one_of("kind", changes["kind"], KINDS)  # type: ignore[arg-type]
+    if "list_price" in changes:
+        values["list_price"] = v.money("list_price", changes["list_price"])  # type: ignore[arg-type]
+    if "vat_rate" in changes:
+        values["vat_rate"] = v.vat_rate(changes["vat_rate"])  # type: ignore[arg-type]
+    if "active" in changes:
+        if not isinstance(changes["active"], bool):
+            raise DomainError("active", f"active must be true or false, got {changes['active']!r}")
+        values["active"] = changes["active"]
+    steps: list[str] | None = None
+    if "provisioning_steps" in changes:
+        given = changes["provisioning_steps"]
+        if isinstance(given, str) or not isinstance(given, Iterable):
+            raise DomainError("provisioning_steps", "provisioning_steps must be a list of steps")
+        steps = sorted({v.one_of("provisioning_steps", str(s), PROVISIONING_STEPS) for s in given})
+    if values:
+        conn.execute(product.update().where(product.c.id == product_id).values(**values))
+    if steps is not None:
+        conn.execute(product_step.delete().where(product_step.c.product_id == product_id))
+        if steps:
+            conn.execute(product_step.insert(), [{"product_id": product_id, "step": s} for s in steps])

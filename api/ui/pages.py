@@ -20,7 +20,7 @@ from engine.schema import job, process_instance
 from ..identity import Identity, LoginLimiter, Principal
 from ..problems import problem
 from ..security import SESSION_COOKIE, can_work_on
-from . import board_pages, quote_pages
+from . import board_pages, outbox_pages, quote_pages
 from .forms import fields_of, parse_submission
 from .i18n import LANGUAGES
 from .rendering import (
@@ -302,6 +302,7 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(quote_pages.router)
     app.include_router(board_pages.router)
+    app.include_router(outbox_pages.router)
 
     @app.exception_handler(LoginRequired)
     async def _login(_request: Request, exc: LoginRequired) -> Response:

@@ -383,7 +383,8 @@ def test_thrown_message_with_correlation_keys_reaches_the_matching_instances_of_
     waiting = Bpmn("incident-wait").message("m_fixed", "problem_resolved").node("start", "startEvent") \
         .node("fixed", "intermediateCatchEvent", "Behoben", message("m_fixed")) \
         .node("confirm", "userTask").node("end", "endEvent").chain("start", "fixed", "confirm", "end")
-    payload = ('<bpmn:messageEventDefinition messageRef="m_fixed"><bpmn:extensionElements><spiffworkflow:messagePayload>'
+    payload = ('<bpmn:messageEventDefinition messageRef="m_fixed"><bpmn:extensionElements>'
+               '<spiffworkflow:messagePayload>'
                "{'correlationKeys': {'incident_id': incident_id}, 'fix': 'Firmware'}"
                '</spiffworkflow:messagePayload></bpmn:extensionElements></bpmn:messageEventDefinition>')
     throwing = Bpmn("problem-fix").message("m_fixed", "problem_resolved").node("start", "startEvent") \

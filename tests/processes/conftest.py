@@ -93,8 +93,10 @@ class World:
                                   f"instance {instance_id} {state}"))
 
     def deploy_shipped(self) -> None:
-        files = [("files", (p.name, p.read_bytes(), "application/xml")) for p in sorted((ROOT / "processes").glob("*.bpmn"))]
-        files += [("files", (p.name, p.read_bytes(), "application/json")) for p in sorted((ROOT / "forms").glob("*.json"))]
+        files = [("files", (p.name, p.read_bytes(), "application/xml"))
+                 for p in sorted((ROOT / "processes").glob("*.bpmn"))]
+        files += [("files", (p.name, p.read_bytes(), "application/json"))
+                  for p in sorted((ROOT / "forms").glob("*.json"))]
         response = self.api.client("designer").post("/deployments", files=files)
         assert response.status_code in (200, 201), response.text
 

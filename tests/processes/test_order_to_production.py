@@ -35,7 +35,8 @@ def _accepted_quote(world: World, wished_domain: str, extra: Decimal = Decimal(0
                      PositionInput(Decimal(1), ids["DOMAIN-DE"], description=f"Domain .de: {wished_domain}"),
                      PositionInput(Decimal(1), ids["MODEM-7590"]), PositionInput(Decimal(1), ids["SETUP-DSL"])]
         if extra:
-            positions.append(PositionInput(Decimal(1), description="Sonderleistung", unit_price=extra, vat_rate=Decimal(19)))
+            positions.append(PositionInput(Decimal(1), description="Sonderleistung", unit_price=extra,
+                                           vat_rate=Decimal(19)))
         quote = create_quote(conn, account, positions, date.today() + timedelta(days=30), contact_id=contact)
         send_quote(conn, quote)
         accept_quote(conn, quote)

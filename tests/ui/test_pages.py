@@ -148,7 +148,7 @@ def test_english_on_request(browser: Any, app: Api) -> None:
     tab = context.new_page()
     _login(tab, app, "anna", "anna-password")
     assert "The essentials at a glance" in tab.locator("h1").inner_text()
-    tab.click("text=DE")
+    tab.click("a.lang:text-is(\"DE\")")
     assert "Das Wichtigste auf einen Blick" in tab.locator("h1").inner_text()
     context.close()
 

@@ -1,0 +1,168 @@
+"""Read models of the service-desk board (incidents by status, one incident, one problem) and the two small
+writes the board needs that ``service_desk`` does not offer yet: re-routing an assigned incident and recording
+a problem's analysis. One query per block, joined with the account, so the board never loops per card.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from . import validation as v
+from .errors import DomainError
+from .schema import account, contact, incident, problem
+
+BOARD_STATUSES = ("new", "assigned", "pending", "resolved")
+OPEN_LIMIT = 300  # cards per open column; more than that is a board nobody reads
+RESOLVED_LIMIT = 50  # the newest resolved incidents only
+
+
+def _rows(conn: Connection, query: Any) -> list[dict[str, Any]]:
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+_INCIDENT_WITH_ACCOUNT = (
+    incident,
+    account.c.name.label("account_name"),
+    account.c.number.label("account_number"),
+    account.c.sla_class.label("sla_class"),
+)
+
+
+def _with_account() -> Any:
+    return sa.select(*_INCIDENT_WITH_ACCOUNT).select_from(
+        incident.join(account, account.c.id == incident.c.account_id)
+    )
+
+
+def board_incidents(
+    conn: Connection,
+    *,
+    group: str | None = None,
+    priority: str | None = None,
+    assignee: str | None = None,
+    open_limit: int = OPEN_LIMIT,
+    resolved_limit: int = RESOLVED_LIMIT,
+) -> dict[str, list[dict[str, Any]]]:
+    """Incidents per board column: open ones most urgent deadline first, resolved ones newest first."""
+    filters: list[Any] = []
+    if group:
+        filters.append(incident.c.assigned_group == group)
+    if priority:
+        filters.append(incident.c.priority == priority)
+    if assignee:
+        filters.append(incident.c.assignee == assignee)
+    columns: dict[str, list[dict[str, Any]]] = {}
+    for status in BOARD_STATUSES:
+        query = _with_account().where(incident.c.status == status, *filters)
+        if status == "resolved":
+            query = query.order_by(incident.c.resolved_at.desc(), incident.c.id.desc()).limit(resolved_limit)
+        else:
+            query = query.order_by(incident.c.resolution_due, incident.c.id).limit(open_limit)
+        columns[status] = _rows(conn, query)
+    return columns
+
+
+def assigned_groups(conn: Connection) -> list[str]:
+    """Groups incidents have been routed to so far: the choices of the group filter."""
+    query = (
+        sa.select(incident.c.assigned_group)
+        .where(incident.c.assigned_group.is_not(None))
+        .distinct()
+        .order_by(incident.c.assigned_group)
+    )
+    return [str(g) for g in conn.execute(query).scalars()]
+
+
+def incident_detail(conn: Connection, incident_id: int) -> dict[str, Any]:
+    """One incident with its account, contact and problem names (the incident page)."""
+    query = (
+        sa.select(
+            *_INCIDENT_WITH_ACCOUNT,
+            contact.c.first_name.label("contact_first_name"),
+            contact.c.last_name.label("contact_last_name"),
+            contact.c.phone.label("contact_phone"),
+            problem.c.title.label("problem_title"),
+        )
+        .select_from(
+            incident.join(account, account.c.id == incident.c.account_id)
+            .outerjoin(contact, contact.c.id == incident.c.contact_id)
+            .outerjoin(problem, problem.c.id == incident.c.problem_id)
+        )
+        .where(incident.c.id == incident_id)
+    )
+    row = conn.execute(query).first()
+    if row is None:
+        raise DomainError("incident_id", f"incident {incident_id} does not exist")
+    return dict(row._mapping)
+
+
+def problem_detail(conn: Connection, problem_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A problem and its incidents (with their accounts), oldest incident first."""
+    row = conn.execute(sa.select(problem).where(problem.c.id == problem_id)).first()
+    if row is None:
+        raise DomainError("problem_id", f"problem {problem_id} does not exist")
+    incidents = _rows(conn, _with_account().where(incident.c.problem_id == problem_id).order_by(incident.c.id))
+    return dict(row._mapping), incidents
+
+
+def find_account(conn: Connection, text: str) -> dict[str, Any] | None:
+    """An account by its number (``K-10001``, any case) or its database id; None when there is none."""
+    needle = text.strip()
+    if not needle:
+        return None
+    where: Any = sa.func.upper(account.c.number) == needle.upper()
+    if needle.isdigit():
+        where = sa.or_(where, account.c.id == int(needle))
+    row = conn.execute(sa.select(account).where(where).order_by(account.c.id).limit(1)).first()
+    return dict(row._mapping) if row is not None else None
+
+
+def contacts_of(conn: Connection, account_id: int) -> list[dict[str, Any]]:
+    """The account's contact persons for the caller drop-down, by name."""
+    query = (
+        sa.select(contact.c.id, contact.c.first_name, contact.c.last_name, contact.c.phone)
+        .where(contact.c.account_id == account_id)
+        .order_by(contact.c.last_name, contact.c.first_name, contact.c.id)
+    )
+    return _rows(conn, query)
+
+
+def reassign_incident(conn: Connection, incident_id: int, group: str, assignee: str | None = None) -> None:
+    """Route an already assigned incident to another group or person; its status stays ``assigned``.
+
+    ``service_desk.assign_incident`` is the transition *into* ``assigned`` and refuses assigned → assigned.
+    """
+    values = {
+        "assigned_group": v.required_text("assigned_group", group, 100),
+        "assignee": v.optional_text("assignee", assignee, 200),
+    }
+    result = conn.execute(
+        incident.update().where(incident.c.id == incident_id, incident.c.status == "assigned").values(**values)
+    )
+    if result.rowcount != 1:
+        status = conn.execute(sa.select(incident.c.status).where(incident.c.id == incident_id)).scalar_one_or_none()
+        if status is None:
+            raise DomainError("incident_id", f"incident {incident_id} does not exist")
+        raise DomainError("status", f"incident {incident_id} is {status}, not assigned")
+
+
+def record_problem_analysis(
+    conn: Connection, problem_id: int, root_cause: str | None, workaround: str | None
+) -> None:
+    """Write the root cause and workaround of an open problem (blank clears them)."""
+    status = conn.execute(sa.select(problem.c.status).where(problem.c.id == problem_id)).scalar_one_or_none()
+    if status is None:
+        raise DomainError("problem_id", f"problem {problem_id} does not exist")
+    if status != "open":
+        raise DomainError("problem_id", f"problem {problem_id} is already {status}")
+    conn.execute(
+        problem.update()
+        .where(problem.c.id == problem_id)
+        .values(
+            root_cause=v.optional_text("root_cause", root_cause, 20000),
+            workaround=v.optional_text("workaround", workaround, 20000),
+        )
+    )
