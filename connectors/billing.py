@@ -44,7 +44,7 @@ from crm.errors import DomainError
 from crm.pricing import CENT, to_cents
 from crm.schema import account, address, document, invoice, invoice_position, order, product, sub_order
 
-from .documents import Address, DocumentParams, Position, Sender, money, render_pdf, totals
+from .documents import Address, DocumentParams, Sender, money, positions_of, render_pdf, totals
 from .registry import BusinessError, ConnectorContext, Registry
 
 EN16931 = "urn:cen.eu:en16931:2017"
@@ -297,7 +297,7 @@ class Billing:
         recipient = Address(name=str(acc.name), street="" if addr is None else str(addr.street), city=city)
         values: dict[str, Any] = {
             "kind": "invoice", "number": inv.number, "date": inv.issue_date, "customer_number": acc.number,
-            "recipient": recipient, "positions": _pdf_positions(lines),
+            "recipient": recipient, "positions": positions_of(lines),
             "payment_days": (inv.due_date - inv.issue_date).days,
             "sender": self.config.sender(),
         }
@@ -495,20 +495,6 @@ class Billing:
             document_id = self.store.store(conn, pdf, file_name, "application/pdf", links, marker, now)
         return ReminderResult(invoiceId=params.invoice_id, number=str(inv.number), level=params.level, fee=fee,
                               amountDue=inv.gross + fee, documentId=document_id, fileName=file_name)
-
-
-def _pdf_positions(lines: list[dict[str, Any]]) -> list[Position]:
-    """Stored positions for the PDF; a fixed discount amount becomes a discount line of its own, which keeps
-    every rate's net (and so the VAT) exactly as the CRM computed it."""
-    result = []
-    for line in lines:
-        result.append(Position(description=line["description"], quantity=line["quantity"],
-                               unit_price=line["unit_price"], vat_rate=line["vat_rate"],
-                               discount_percent=line["discount_percent"] or Decimal(0)))
-        if line["discount_amount"]:
-            result.append(Position(description=f"Rabatt auf Pos. {line['line_no']}", quantity=Decimal(1),
-                                   unit_price=-line["discount_amount"], vat_rate=line["vat_rate"]))
-    return result
 
 
 def _category(rate: Decimal) -> str:

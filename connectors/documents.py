@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -57,6 +58,20 @@ class Position(BaseModel):
     unit_price: Decimal
     vat_rate: Decimal = Decimal("19")
     discount_percent: Decimal = Decimal("0")
+
+
+def positions_of(lines: Sequence[Mapping[str, Any]]) -> list[Position]:
+    """Stored CRM positions for the PDF; a fixed discount amount becomes a discount line of its own, which keeps
+    every rate's net (and so the VAT) exactly as the CRM computed it."""
+    result = []
+    for line in lines:
+        result.append(Position(description=line["description"], quantity=line["quantity"],
+                               unit_price=line["unit_price"], vat_rate=line["vat_rate"],
+                               discount_percent=line["discount_percent"] or Decimal(0)))
+        if line["discount_amount"]:
+            result.append(Position(description=f"Rabatt auf Pos. {line['line_no']}", quantity=Decimal(1),
+                                   unit_price=-line["discount_amount"], vat_rate=line["vat_rate"]))
+    return result
 
 
 class DocumentParams(BaseModel):

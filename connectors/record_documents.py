@@ -7,25 +7,23 @@ result is what ``mail.send`` attaches.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, Literal
 
 import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlalchemy.engine import Connection, Engine
 
-from crm.accounts import get_account
+from crm.accounts import contact_salutation, get_account
 from crm.documents import DocumentLinks, DocumentStore
 from crm.errors import DomainError
-from crm.schema import address, document, order, order_position, quote, quote_position
+from crm.positions import read as read_positions
+from crm.schema import address, contact, document, order, order_position, quote, quote_position
 
-from .documents import Address, DocumentParams, Position, render_pdf
+from .documents import Address, DocumentParams, positions_of, render_pdf
 from .registry import BusinessError, ConnectorContext, Registry
 
 _RECORDS = {"quote": (quote, quote_position, "quote_id"), "order_confirmation": (order, order_position, "order_id")}
-_INTRO = {"quote": "gerne unterbreiten wir Ihnen folgendes Angebot:",
-          "order_confirmation": "vielen Dank für Ihren Auftrag, den wir hiermit wie folgt bestätigen:"}
+GREETING = "Sehr geehrte Damen und Herren,"
 
 
 class RecordDocument(BaseModel):
@@ -33,31 +31,46 @@ class RecordDocument(BaseModel):
     record_id: int
 
 
-def recipient_of(conn: Connection, account_id: int) -> Address:
-    """The letter goes to the billing address (any address if none is marked for billing)."""
+def _intro(kind: str, row: Any) -> str:
+    if kind == "quote":
+        return (f"vielen Dank für Ihr Interesse. Gerne bieten wir Ihnen an (gültig bis "
+                f"{row.valid_until.strftime('%d.%m.%Y')}):")
+    return "vielen Dank für Ihren Auftrag, den wir hiermit wie folgt bestätigen:"
+
+
+def recipient_of(conn: Connection, account_id: int, contact_id: int | None) -> tuple[Address, str]:
+    """The address window (billing address, else any; the contact person on its own line) and the salutation."""
     account = get_account(conn, account_id)
-    rows = conn.execute(sa.select(address).where(address.c.account_id == account_id).order_by(address.c.id)).all()
-    chosen = next((r for r in rows if r.kind == "billing"), rows[0] if rows else None)
-    if chosen is None:
-        return Address(name=str(account.name))
-    return Address(name=str(account.name), street=str(chosen.street), city=f"{chosen.postal_code} {chosen.city}")
+    name = " ".join(str(x) for x in (account.name, account.legal_form) if x)
+    chosen = conn.execute(sa.select(address).where(address.c.account_id == account_id)
+                          .order_by(sa.case((address.c.kind == "billing", 0), else_=1), address.c.id)).first()
+    recipient = Address(name=name)
+    if chosen is not None:
+        recipient.street = str(chosen.street)
+        recipient.city = f"{chosen.postal_code} {chosen.city}"
+    person = conn.execute(sa.select(contact).where(contact.c.id == contact_id)).one_or_none() \
+        if contact_id is not None else None
+    if person is None:
+        return recipient, GREETING
+    recipient.extra = " ".join(str(x) for x in (person.academic_title, person.first_name, person.last_name) if x)
+    return recipient, contact_salutation(conn, int(person.id)) + ","
 
 
-def letter_for(conn: Connection, kind: str, record_id: int, today: datetime) -> tuple[DocumentParams, DocumentLinks]:
+def letter_for(conn: Connection, kind: str, record_id: int) -> tuple[DocumentParams, DocumentLinks]:
+    """The business letter of a quote or an order (confirmation), dated when the record was made."""
     table, positions, link = _RECORDS[kind]
     row = conn.execute(sa.select(table).where(table.c.id == record_id)).one_or_none()
     if row is None:
         raise DomainError("record_id", f"{kind} record {record_id} does not exist")
-    account = get_account(conn, int(row.account_id))
-    lines = conn.execute(sa.select(positions).where(getattr(positions.c, link) == record_id)
-                         .order_by(positions.c.line_no)).all()
-    number = f"{row.number}-{row.version}" if kind == "quote" else str(row.number)
+    contact_id = row.contact_id if kind == "quote" else conn.execute(
+        sa.select(quote.c.contact_id).where(quote.c.id == row.quote_id)).scalar()
+    recipient, salutation = recipient_of(conn, int(row.account_id), contact_id)
+    number = str(row.number) + (f" v{row.version}" if kind == "quote" and row.version > 1 else "")
     params = DocumentParams(
-        kind=kind, number=number, date=today.date(), customer_number=str(account.number),  # type: ignore[arg-type]
-        recipient=recipient_of(conn, int(row.account_id)), intro=_INTRO[kind],
-        positions=[Position(description=str(line.description), quantity=line.quantity, unit_price=line.unit_price,
-                            vat_rate=line.vat_rate, discount_percent=line.discount_percent or Decimal(0))
-                   for line in lines])
+        kind=kind, number=number, date=row.created_at.date(),  # type: ignore[arg-type]
+        customer_number=str(get_account(conn, int(row.account_id)).number), recipient=recipient,
+        salutation=salutation, intro=_intro(kind, row),
+        positions=positions_of(read_positions(conn, positions, link, record_id)))
     return params, DocumentLinks(account_id=int(row.account_id), **{link: record_id})
 
 
@@ -67,14 +80,13 @@ class RecordDocuments:
         self.store = store or DocumentStore()
 
     def render(self, params: RecordDocument, context: ConnectorContext) -> dict[str, Any]:
-        """Render and keep the letter; the same record rendered again is stored once (same bytes, same id)."""
+        """Render and keep the letter; a record whose letter is already kept gets that one (a retried job)."""
         try:
             with self.engine.begin() as conn:
-                letter, links = letter_for(conn, params.kind, params.record_id, datetime.now(UTC))
-                content = render_pdf(letter)
+                letter, links = letter_for(conn, params.kind, params.record_id)
                 file_name = f"{params.kind}-{letter.number}.pdf".replace("/", "-")
                 document_id = self._existing(conn, links, file_name) or self.store.store(
-                    conn, content, file_name, "application/pdf", links, uploaded_by="silverflow")
+                    conn, render_pdf(letter), file_name, "application/pdf", links, uploaded_by="silverflow")
                 stored = conn.execute(sa.select(document.c.sha256).where(document.c.id == document_id)).scalar_one()
         except DomainError as exc:
             raise BusinessError("CrmRejected", str(exc), {"field": exc.field}) from None

@@ -19,8 +19,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.engine import Connection
 
-from connectors.documents import Address, DocumentParams, Position, render_pdf
 from connectors.documents import money as format_money
+from connectors.documents import render_pdf
+from connectors.record_documents import letter_for
 from crm import positions as pos
 from crm import products as crm_products
 from crm import queries as crm_queries
@@ -470,40 +471,6 @@ async def revise_quote(request: Request, quote_id: int) -> Response:
     return RedirectResponse(f"/quotes/{new_id}?flash=revised", status_code=303)
 
 
-def quote_document(conn: Connection, quote_row: Any) -> DocumentParams:
-    """The quote as the PDF renderer wants it: recipient from the billing address, positions as stored."""
-    view = crm_queries.account_360(conn, int(quote_row.account_id))
-    addresses = sorted(view.addresses, key=lambda a: (a["kind"] != "billing", a["id"]))
-    account = view.account
-    recipient = Address(name=" ".join(str(x) for x in (account["name"], account.get("legal_form")) if x))
-    contact = next((c for c in view.contacts if c["id"] == quote_row.contact_id), None)
-    if contact is not None:
-        recipient.extra = " ".join(str(x) for x in (contact.get("academic_title"), contact.get("first_name"),
-                                                       contact["last_name"]) if x)
-    if addresses:
-        recipient.street = str(addresses[0]["street"])
-        recipient.city = f"{addresses[0]['postal_code']} {addresses[0]['city']}"
-    items = []
-    for line in _stored_lines(conn, int(quote_row.id)):
-        if line["discount_amount"] is not None:  # the renderer knows percentages only: keep the stored total exact
-            items.append(Position(description=f"{line['description']} ({decimal_text(line['quantity'])} × "
-                                               f"{format_money(line['unit_price'])} abzgl. "
-                                               f"{format_money(line['discount_amount'])})",
-                                  quantity=Decimal(1), unit_price=line["total"], vat_rate=line["vat_rate"]))
-        else:
-            items.append(Position(description=line["description"], quantity=line["quantity"],
-                                  unit_price=line["unit_price"], vat_rate=line["vat_rate"],
-                                  discount_percent=line["discount_percent"] or Decimal(0)))
-    number = str(quote_row.number) + (f" v{quote_row.version}" if quote_row.version > 1 else "")
-    return DocumentParams(
-        kind="quote", number=number, date=quote_row.created_at.date(), customer_number=str(account["number"]),
-        recipient=recipient, positions=items,
-        salutation=(contact["letter_salutation"] + ",") if contact else "Sehr geehrte Damen und Herren,",
-        intro=f"vielen Dank für Ihr Interesse. Gerne bieten wir Ihnen an (gültig bis "
-              f"{quote_row.valid_until.strftime('%d.%m.%Y')}):",
-    )
-
-
 @router.get("/quotes/{quote_id}/pdf", response_model=None)
 def quote_pdf(request: Request, quote_id: int) -> Response:
     """Render the quote PDF, keep it as a document of the customer, and download it.
@@ -530,7 +497,7 @@ def quote_pdf(request: Request, quote_id: int) -> Response:
                 except DomainError:
                     data = None  # file missing or damaged: render and store again
         if data is None:
-            data = render_pdf(quote_document(conn, quote_row))
+            data = render_pdf(letter_for(conn, "quote", quote_id)[0])
             store.store(conn, data, file_name, "application/pdf",
                         DocumentLinks(account_id=int(quote_row.account_id), quote_id=quote_id),
                         uploaded_by=user.name)
