@@ -223,7 +223,8 @@ class CrmActions:
                 "problem_id": row.problem_id}
 
     def incident_action(self, params: IncidentAction, context: ConnectorContext) -> dict[str, Any]:
-        """One status step of the incident; repeating the step it already made is a no-op."""
+        """One status step of the incident; repeating the step it already made is a no-op, and assigning an
+        assigned incident routes it on (a reopened incident is routed again)."""
         target = {"assign": "assigned", "pending": "pending", "resolve": "resolved", "close": "closed",
                   "reopen": "assigned"}.get(params.action)
         if target is None:
@@ -238,8 +239,8 @@ class CrmActions:
     @staticmethod
     def _apply(conn: Connection, params: IncidentAction, now: datetime) -> None:
         if params.action in ("assign", "reopen"):
-            service_desk.assign_incident(conn, params.incident_id, params.group or "servicedesk", params.assignee,
-                                         now)
+            service_desk.route_incident(conn, params.incident_id, params.group or "servicedesk", params.assignee,
+                                        now)
         elif params.action == "pending":
             service_desk.set_pending(conn, params.incident_id)
         elif params.action == "resolve":

@@ -10,7 +10,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from . import validation as v
 from .errors import DomainError
 from .schema import account, contact, incident, problem
 
@@ -129,40 +128,3 @@ def contacts_of(conn: Connection, account_id: int) -> list[dict[str, Any]]:
     )
     return _rows(conn, query)
 
-
-def reassign_incident(conn: Connection, incident_id: int, group: str, assignee: str | None = None) -> None:
-    """Route an already assigned incident to another group or person; its status stays ``assigned``.
-
-    ``service_desk.assign_incident`` is the transition *into* ``assigned`` and refuses assigned → assigned.
-    """
-    values = {
-        "assigned_group": v.required_text("assigned_group", group, 100),
-        "assignee": v.optional_text("assignee", assignee, 200),
-    }
-    result = conn.execute(
-        incident.update().where(incident.c.id == incident_id, incident.c.status == "assigned").values(**values)
-    )
-    if result.rowcount != 1:
-        status = conn.execute(sa.select(incident.c.status).where(incident.c.id == incident_id)).scalar_one_or_none()
-        if status is None:
-            raise DomainError("incident_id", f"incident {incident_id} does not exist")
-        raise DomainError("status", f"incident {incident_id} is {status}, not assigned")
-
-
-def record_problem_analysis(
-    conn: Connection, problem_id: int, root_cause: str | None, workaround: str | None
-) -> None:
-    """Write the root cause and workaround of an open problem (blank clears them)."""
-    status = conn.execute(sa.select(problem.c.status).where(problem.c.id == problem_id)).scalar_one_or_none()
-    if status is None:
-        raise DomainError("problem_id", f"problem {problem_id} does not exist")
-    if status != "open":
-        raise DomainError("problem_id", f"problem {problem_id} is already {status}")
-    conn.execute(
-        problem.update()
-        .where(problem.c.id == problem_id)
-        .values(
-            root_cause=v.optional_text("root_cause", root_cause, 20000),
-            workaround=v.optional_text("workaround", workaround, 20000),
-        )
-    )

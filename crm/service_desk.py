@@ -4,6 +4,7 @@ log, and problems whose resolution resolves their incidents.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -109,6 +110,35 @@ def assign_incident(
     )
 
 
+
+def reassign_incident(conn: Connection, incident_id: int, group: str, assignee: str | None = None) -> None:
+    """Route an already assigned incident to another group or person; its status stays ``assigned``.
+
+    :func:`assign_incident` is the transition *into* ``assigned`` and refuses assigned → assigned.
+    """
+    values = {
+        "assigned_group": v.required_text("assigned_group", group, 100),
+        "assignee": v.optional_text("assignee", assignee, 200),
+    }
+    result = conn.execute(
+        incident.update().where(incident.c.id == incident_id, incident.c.status == "assigned").values(**values)
+    )
+    if result.rowcount != 1:
+        status = conn.execute(sa.select(incident.c.status).where(incident.c.id == incident_id)).scalar_one_or_none()
+        if status is None:
+            raise DomainError("incident_id", f"incident {incident_id} does not exist")
+        raise DomainError("status", f"incident {incident_id} is {status}, not assigned")
+
+
+def route_incident(
+    conn: Connection, incident_id: int, group: str, assignee: str | None = None, now: datetime | None = None
+) -> None:
+    """Give the incident to ``group`` (and person): assign it, or re-route it when it is assigned already."""
+    if get_incident(conn, incident_id).status == "assigned":
+        reassign_incident(conn, incident_id, group, assignee)
+    else:
+        assign_incident(conn, incident_id, group, assignee, now)
+
 def set_pending(conn: Connection, incident_id: int) -> None:
     """Waiting for the customer or a supplier."""
     change_status(conn, incident, incident_id, INCIDENT_TRANSITIONS, "pending")
@@ -180,14 +210,7 @@ def resolve_problem(
     change_status(
         conn, problem, problem_id, PROBLEM_TRANSITIONS, "resolved", resolution=text, resolved_at=when
     )
-    ids = [
-        int(i)
-        for i in conn.execute(
-            sa.select(incident.c.id)
-            .where(incident.c.problem_id == problem_id, incident.c.status.in_(OPEN_INCIDENT))
-            .order_by(incident.c.id)
-        ).scalars()
-    ]
+    ids = open_incidents_of_problem(conn, problem_id)
     for incident_id in ids:
         resolve_incident(conn, incident_id, f"Resolved with problem {problem_id}: {text}", when)
     return ids
@@ -272,13 +295,37 @@ def sla_violations(
     return report
 
 
+
+PROBLEM_TEXTS = ("root_cause", "workaround")
+
+
+def record_analysis(
+    conn: Connection, problem_id: int, changes: Mapping[str, str | None], require_open: bool = True
+) -> None:
+    """Write the root cause and/or workaround given (blank clears one); ``require_open`` refuses a solved problem."""
+    unknown = set(changes) - set(PROBLEM_TEXTS)
+    if unknown:
+        raise DomainError(sorted(unknown)[0], "only root_cause and workaround can be changed")
+    status = conn.execute(sa.select(problem.c.status).where(problem.c.id == problem_id)).scalar_one_or_none()
+    if status is None:
+        raise DomainError("problem_id", f"problem {problem_id} does not exist")
+    if require_open and status != "open":
+        raise DomainError("problem_id", f"problem {problem_id} is already {status}")
+    values = {field: v.optional_text(field, value, 20000) for field, value in changes.items()}
+    if values:
+        conn.execute(problem.update().where(problem.c.id == problem_id).values(**values))
+
+
 def set_workaround(conn: Connection, problem_id: int, root_cause: str | None, workaround: str) -> list[int]:
-    """Record what is known of the open problem; returns its open incidents, which should hear of it."""
-    _open_problem(conn, problem_id)
-    values = {"workaround": v.required_text("workaround", workaround, 10000)}
+    """Publish what is known of the open problem; returns its open incidents, which should hear of it."""
+    changes = {"workaround": v.required_text("workaround", workaround, 10000)}
     if root_cause is not None:
-        values["root_cause"] = v.required_text("root_cause", root_cause, 10000)
-    conn.execute(problem.update().where(problem.c.id == problem_id).values(**values))
+        changes["root_cause"] = v.required_text("root_cause", root_cause, 10000)
+    record_analysis(conn, problem_id, changes)
+    return open_incidents_of_problem(conn, problem_id)
+
+
+def open_incidents_of_problem(conn: Connection, problem_id: int) -> list[int]:
     return [
         int(i)
         for i in conn.execute(

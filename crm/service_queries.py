@@ -2,8 +2,6 @@
 
 Each list returns ``(rows, total)`` with rows as plain dicts, so the REST layer pages and exports them the
 same way. One query per list plus at most one for its children (participants of a page of appointments).
-:func:`update_problem` is the one write here: the problem record's root cause and workaround, which
-``crm.service_desk`` does not change after creation.
 """
 
 from __future__ import annotations
@@ -136,17 +134,6 @@ def get_problem(conn: Connection, problem_id: int) -> dict[str, Any]:
 
 def problem_incidents(conn: Connection, problem_id: int) -> list[dict[str, Any]]:
     return _rows(conn, sa.select(incident).where(incident.c.problem_id == problem_id).order_by(incident.c.id))
-
-
-def update_problem(conn: Connection, problem_id: int, **changes: str | None) -> None:
-    """Record what was learnt about a problem (root cause, workaround): also after it is resolved."""
-    get_problem(conn, problem_id)
-    unknown = set(changes) - {"root_cause", "workaround"}
-    if unknown:
-        raise DomainError(sorted(unknown)[0], "only root_cause and workaround can be changed")
-    values = {key: (value.strip() or None) if value is not None else None for key, value in changes.items()}
-    if values:
-        conn.execute(problem.update().where(problem.c.id == problem_id).values(**values))
 
 
 def list_opportunities(

@@ -330,7 +330,7 @@ def patch_problem(request: Request, problem_id: Id, body: ProblemPatch, _p: Writ
     with engine_of(request).db.transaction() as conn:
         _found(crm_lists.get_problem, conn, problem_id)
         with _fields():
-            crm_lists.update_problem(conn, problem_id, **body.model_dump(exclude_unset=True))
+            crm_desk.record_analysis(conn, problem_id, body.model_dump(exclude_unset=True), require_open=False)
         return _problem(conn, problem_id)
 
 

@@ -330,10 +330,7 @@ async def assign(request: Request, incident_id: str) -> Response:
                                   message=_refusal(request, status, "assigned"))
     try:
         with page_engine(request).db.transaction() as conn:
-            if status == "assigned":
-                bq.reassign_incident(conn, number, group, person or None)
-            else:
-                sd.assign_incident(conn, number, group, person or None)
+            sd.route_incident(conn, number, group, person or None)
     except DomainError as exc:
         field = "group" if exc.field == "assigned_group" else exc.field
         text = _t(request, _field_message(exc))
@@ -398,7 +395,7 @@ async def edit_problem(request: Request, problem_id: str) -> Response:
     values = {"root_cause": _text(form, "root_cause"), "workaround": _text(form, "workaround")}
     try:
         with page_engine(request).db.transaction() as conn:
-            bq.record_problem_analysis(conn, number, values["root_cause"], values["workaround"])
+            sd.record_analysis(conn, number, values)
     except DomainError as exc:
         if "does not exist" in exc.message:
             raise NotFound(f"Problem {number} gibt es nicht") from exc

@@ -103,6 +103,13 @@ def test_incident_escalation_time_is_75_percent_of_the_resolution_time(
     start = datetime.fromisoformat(opened["escalate_at"])
     due = datetime.fromisoformat(opened["resolution_due"])
     assert start < due
+    routed = registry.run("crm.incident_action", {"incident_id": opened["incident_id"], "action": "assign",
+                                                  "group": "servicedesk"}, ctx())
+    rerouted = registry.run("crm.incident_action", {"incident_id": opened["incident_id"], "action": "assign",
+                                                    "group": "support2"}, ctx())
+    assert routed["status"] == rerouted["status"] == "assigned"
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT assigned_group FROM crm_incident")).scalar() == "support2"
     problem = registry.run("crm.create_problem", {"title": "DSLAM", "incident_ids": [opened["incident_id"]]}, ctx())
     assert registry.run("crm.create_problem", {"title": "DSLAM", "incident_ids": [opened["incident_id"]]},
                         ctx())["problem_id"] == problem["problem_id"]

@@ -49,6 +49,19 @@ def test_network_incident_goes_to_2nd_level_and_closes_when_the_customer_confirm
     assert any("Bitte bestätigen" in s or row.number in s for s in world.inbox.subjects())
 
 
+def test_customer_saying_not_fixed_reopens_and_routes_the_incident_again(world: World) -> None:
+    instance = _report(world, "voip")
+    world.complete(instance, "work_2nd", "support2", {"resolution": "Trunk neu registriert"})
+    world.wait_for(lambda: "wait" in world.instance(instance)["activeElements"], "waiting for the answer")
+    row = _incident_row(world, instance)
+    answer = world.api.client("integration").post("/messages", json={
+        "name": "incident_answer", "correlationKeys": {"incident_id": row.id}, "variables": {"confirmed": False}})
+    assert answer.status_code == 200, answer.text
+    world.task(instance, "work_2nd", "support2")
+    reopened = _incident_row(world, instance)
+    assert reopened.status == "assigned" and reopened.assigned_group == "support2"
+
+
 def test_sla_escalation_at_75_percent_and_violation_at_100_percent(world: World) -> None:
     instance = _report(world, "billing")
     world.task(instance, "work_1st", "servicedesk")
