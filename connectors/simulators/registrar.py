@@ -11,7 +11,6 @@ State is in memory and guarded by a lock (FastAPI runs these handlers in a threa
 from __future__ import annotations
 
 import argparse
-import hmac
 import itertools
 import re
 import threading
@@ -21,10 +20,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Header
 from pydantic import BaseModel, Field
+
+from .api import ApiError, partner_api
 
 DEFAULT_API_KEY = "demo-registrar-key"
 DEFAULT_TAKEN = frozenset({"example.com", "example.org", "example.net", "google.de", "telekom.de", "silverflow.de"})
@@ -41,16 +40,6 @@ def normalise_domain(name: str) -> str | None:
     if not all(_LABEL.match(label) for label in labels) or not _TLD.match(labels[-1]):
         return None
     return domain
-
-
-class ApiError(Exception):
-    """An answer with a machine-readable ``error`` code, as the registrar sends them."""
-
-    def __init__(self, status: int, error: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error = error
-        self.message = message
 
 
 class RegistrationIn(BaseModel):
@@ -134,20 +123,7 @@ def create_app(api_key: str, activation_seconds: float = 2.0, taken: set[str] | 
     app = FastAPI(title="Registrar simulator", version="1", docs_url="/docs", redoc_url=None)
     app.state.registrar = state
 
-    def authenticated(x_api_key: Annotated[str | None, Header()] = None) -> None:
-        if x_api_key is None or not hmac.compare_digest(x_api_key.encode(), api_key.encode()):
-            raise ApiError(401, "unauthorized", "missing or wrong X-Api-Key")
-
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"error": exc.error, "message": exc.message}, status_code=exc.status)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors())
-        return JSONResponse({"error": "invalid_request", "message": fields}, status_code=422)
-
-    auth = [Depends(authenticated)]
+    auth = partner_api(app, api_key)
 
     @app.get("/v1/domains/{name}/check", dependencies=auth)
     def check(name: str) -> dict[str, Any]:

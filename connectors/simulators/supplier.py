@@ -13,7 +13,6 @@ State is in memory and guarded by a lock; every call needs the ``X-Api-Key``.
 from __future__ import annotations
 
 import argparse
-import hmac
 import logging
 import threading
 import time
@@ -23,10 +22,10 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import httpx
-from fastapi import Depends, FastAPI, Header, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Header
 from pydantic import BaseModel, Field
+
+from .api import ApiError, partner_api
 
 DEFAULT_API_KEY = "demo-supplier-key"
 DEFAULT_ARTICLES: Mapping[str, str] = {
@@ -37,16 +36,6 @@ DEFAULT_ARTICLES: Mapping[str, str] = {
 }
 MAX_QUANTITY = 10  # per order: keeps the serial numbers of one shipment notice within its 200 characters
 log = logging.getLogger("silverflow.simulators.supplier")
-
-
-class ApiError(Exception):
-    """An answer with a machine-readable ``error`` code, as the supplier sends them."""
-
-    def __init__(self, status: int, error: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error = error
-        self.message = message
 
 
 class AddressIn(BaseModel):
@@ -217,20 +206,7 @@ def create_app(api_key: str, callback_url: str | None = None, callback_token: st
     app = FastAPI(title="Supplier simulator", version="1", docs_url="/docs", redoc_url=None, lifespan=lifespan)
     app.state.supplier = state
 
-    def authenticated(x_api_key: Annotated[str | None, Header()] = None) -> None:
-        if x_api_key is None or not hmac.compare_digest(x_api_key.encode(), api_key.encode()):
-            raise ApiError(401, "unauthorized", "missing or wrong X-Api-Key")
-
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"error": exc.error, "message": exc.message}, status_code=exc.status)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors())
-        return JSONResponse({"error": "invalid_request", "message": fields}, status_code=422)
-
-    auth = [Depends(authenticated)]
+    auth = partner_api(app, api_key)
 
     @app.get("/v1/articles", dependencies=auth)
     def catalogue() -> dict[str, Any]:
