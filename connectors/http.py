@@ -27,6 +27,17 @@ class HttpResult(BaseModel):
     body: Any
 
 
+def refusal_of(response: httpx.Response) -> tuple[str, str]:
+    """A partner API's error code and message from a refusal (``{"error": …, "message": …}``), else its text."""
+    try:
+        body = response.json()
+    except ValueError:
+        return "", response.text[:300]
+    if not isinstance(body, dict):
+        return "", str(body)[:300]
+    return str(body.get("error") or ""), str(body.get("message") or body.get("detail") or "")[:300]
+
+
 def request(params: HttpParams, context: ConnectorContext) -> HttpResult:
     """Sends one HTTP request; transport errors are technical failures (retried), non-2xx are business errors."""
     headers = {"Idempotency-Key": context.idempotency_key, **params.headers}

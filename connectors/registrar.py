@@ -22,6 +22,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from .http import refusal_of
 from .registry import BusinessError, ConnectorContext, Registry
 
 DEFAULT_NAMESERVERS = ("ns1.silverflow.example", "ns2.silverflow.example")
@@ -96,19 +97,8 @@ class RegisterResult(BaseModel):
     status: str
 
 
-def _error_of(response: httpx.Response) -> tuple[str, str]:
-    """The registrar's error code and message from a refusal (``{"error": …, "message": …}``)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return "", response.text[:300]
-    if not isinstance(body, dict):
-        return "", str(body)[:300]
-    return str(body.get("error") or ""), str(body.get("message") or body.get("detail") or "")[:300]
-
-
 def _rejected(response: httpx.Response, what: str) -> BusinessError:
-    error, message = _error_of(response)
+    error, message = refusal_of(response)
     return BusinessError("RegistrarRejected", f"the registrar refused {what} (HTTP {response.status_code}"
                          f"{', ' + error if error else ''}){': ' + message if message else ''}",
                          {"status": response.status_code, "error": error, "message": message})
@@ -137,7 +127,7 @@ class RegistrarConnector:
                                      "check SILVERFLOW_REGISTRAR_API_KEY")
         if response.status_code >= 500:
             raise RegistrarError(f"registrar failed on {where} (HTTP {response.status_code}): "
-                                 f"{_error_of(response)[1] or response.reason_phrase}")
+                                 f"{refusal_of(response)[1] or response.reason_phrase}")
         return response
 
     @staticmethod
@@ -167,7 +157,7 @@ class RegistrarConnector:
         with self._client() as client:
             response = self._send(client, "POST", "/v1/domains", json=request,
                                   headers={"Idempotency-Key": context.idempotency_key})
-            if response.status_code == 409 and _error_of(response)[0] == "domain_taken":
+            if response.status_code == 409 and refusal_of(response)[0] == "domain_taken":
                 raise BusinessError("DomainUnavailable", f"{params.domain} is already registered",
                                     {"domain": params.domain})
             if response.is_client_error:

@@ -21,6 +21,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from .http import refusal_of
 from .registry import BusinessError, ConnectorContext, InvalidParameters, Registry
 
 
@@ -93,16 +94,6 @@ class OrderResult(BaseModel):
     status: str
 
 
-def _error_of(response: httpx.Response) -> tuple[str, str]:
-    try:
-        body = response.json()
-    except ValueError:
-        return "", response.text[:300]
-    if not isinstance(body, dict):
-        return "", str(body)[:300]
-    return str(body.get("error") or ""), str(body.get("message") or body.get("detail") or "")[:300]
-
-
 class SupplierConnector:
     def __init__(self, config: SupplierConfig) -> None:
         self.config = config
@@ -127,7 +118,7 @@ class SupplierConnector:
                 from None
         except httpx.TransportError as exc:
             raise SupplierError(f"supplier unreachable for {where}: {type(exc).__name__}: {exc}") from None
-        error, message = _error_of(response) if not response.is_success else ("", "")
+        error, message = refusal_of(response) if not response.is_success else ("", "")
         if response.status_code in (401, 403):
             raise SupplierAuthError(f"supplier refused the API key (HTTP {response.status_code}) for {where}; "
                                     "check SILVERFLOW_SUPPLIER_API_KEY")
