@@ -198,6 +198,18 @@ def _filtered_page(
     return _rows(conn, filtered.order_by(*order_by).limit(limit).offset(offset)), int(total)
 
 
+def _of_accounts(table: sa.Table, text: str, account_id: int | None, status: str | None) -> tuple[Any, list[Any]]:
+    """The query and filters of an account's numbered records (quotes, orders, invoices, contracts), with the
+    account name; ``text`` searches their number and the account."""
+    query = sa.select(table, account.c.name.label("account_name")).join(account, account.c.id == table.c.account_id)
+    where = [_search(text, table.c.number)]
+    if account_id is not None:
+        where.append(table.c.account_id == account_id)
+    if status:
+        where.append(table.c.status == status)
+    return query, where
+
+
 def list_quotes(
     conn: Connection,
     account_id: int | None = None,
@@ -207,12 +219,7 @@ def list_quotes(
     offset: int = 0,
 ) -> tuple[list[dict[str, Any]], int]:
     """Quotes (every version) with the account name, newest first; ``text`` searches number and account."""
-    query = sa.select(quote, account.c.name.label("account_name")).join(account, account.c.id == quote.c.account_id)
-    where = [_search(text, quote.c.number)]
-    if account_id is not None:
-        where.append(quote.c.account_id == account_id)
-    if status:
-        where.append(quote.c.status == status)
+    query, where = _of_accounts(quote, text, account_id, status)
     return _filtered_page(conn, query, where, [quote.c.created_at.desc(), quote.c.id.desc()], limit, offset)
 
 
@@ -225,13 +232,22 @@ def list_orders(
     offset: int = 0,
 ) -> tuple[list[dict[str, Any]], int]:
     """Orders with the account name, newest first; ``text`` searches number and account."""
-    query = sa.select(order, account.c.name.label("account_name")).join(account, account.c.id == order.c.account_id)
-    where = [_search(text, order.c.number)]
-    if account_id is not None:
-        where.append(order.c.account_id == account_id)
-    if status:
-        where.append(order.c.status == status)
+    query, where = _of_accounts(order, text, account_id, status)
     return _filtered_page(conn, query, where, [order.c.created_at.desc(), order.c.id.desc()], limit, offset)
+
+
+def _service_view() -> Any:
+    """Booked services with product code and name and the account name."""
+    return (
+        sa.select(
+            booked_service,
+            product.c.code.label("product_code"),
+            product.c.name.label("product_name"),
+            account.c.name.label("account_name"),
+        )
+        .join(product, product.c.id == booked_service.c.product_id)
+        .join(account, account.c.id == booked_service.c.account_id)
+    )
 
 
 def list_booked_services(
@@ -244,16 +260,7 @@ def list_booked_services(
 ) -> tuple[list[dict[str, Any]], int]:
     """Booked services with product and account name, newest first; ``text`` searches account, product
     code or name and domain."""
-    query = (
-        sa.select(
-            booked_service,
-            product.c.code.label("product_code"),
-            product.c.name.label("product_name"),
-            account.c.name.label("account_name"),
-        )
-        .join(product, product.c.id == booked_service.c.product_id)
-        .join(account, account.c.id == booked_service.c.account_id)
-    )
+    query = _service_view()
     where = [
         _search(text, product.c.code, booked_service.c.domain_name, contains_columns=(product.c.name,))
     ]
@@ -266,17 +273,7 @@ def list_booked_services(
 
 def get_booked_service_view(conn: Connection, service_id: int) -> dict[str, Any] | None:
     """One booked service with product and account name (the detail page and REST resource)."""
-    row = conn.execute(
-        sa.select(
-            booked_service,
-            product.c.code.label("product_code"),
-            product.c.name.label("product_name"),
-            account.c.name.label("account_name"),
-        )
-        .join(product, product.c.id == booked_service.c.product_id)
-        .join(account, account.c.id == booked_service.c.account_id)
-        .where(booked_service.c.id == service_id)
-    ).first()
+    row = conn.execute(_service_view().where(booked_service.c.id == service_id)).first()
     return dict(row._mapping) if row is not None else None
 
 
@@ -291,14 +288,7 @@ def list_invoices(
     offset: int = 0,
 ) -> tuple[list[dict[str, Any]], int]:
     """Invoices with the account name and an ``overdue`` flag (open and past due on ``today``), newest first."""
-    query = sa.select(invoice, account.c.name.label("account_name")).join(
-        account, account.c.id == invoice.c.account_id
-    )
-    where = [_search(text, invoice.c.number)]
-    if account_id is not None:
-        where.append(invoice.c.account_id == account_id)
-    if status:
-        where.append(invoice.c.status == status)
+    query, where = _of_accounts(invoice, text, account_id, status)
     is_overdue = sa.and_(invoice.c.status == "open", invoice.c.due_date < today)
     if overdue is not None:
         where.append(is_overdue if overdue else sa.not_(is_overdue))
@@ -319,12 +309,5 @@ def list_contracts(
     offset: int = 0,
 ) -> tuple[list[dict[str, Any]], int]:
     """Contracts with the account name, by start date (newest first); ``text`` searches number and account."""
-    query = sa.select(contract, account.c.name.label("account_name")).join(
-        account, account.c.id == contract.c.account_id
-    )
-    where = [_search(text, contract.c.number)]
-    if account_id is not None:
-        where.append(contract.c.account_id == account_id)
-    if status:
-        where.append(contract.c.status == status)
+    query, where = _of_accounts(contract, text, account_id, status)
     return _filtered_page(conn, query, where, [contract.c.start_date.desc(), contract.c.id.desc()], limit, offset)
