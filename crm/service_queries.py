@@ -31,7 +31,7 @@ from .schema import (
     vacation_request,
 )
 from .service_desk import OPEN_INCIDENT
-from .staff import REQUEST_TABLES
+from .staff import request_row, request_table
 
 SLA_STATES = ("within", "at_risk", "breached")
 # the date a staff request is about: what its list filters and sorts by
@@ -282,9 +282,7 @@ def list_staff_requests(
     offset: int = 0,
 ) -> tuple[list[dict[str, Any]], int]:
     """Staff requests of one kind (a key of ``crm.staff.REQUEST_TABLES``), newest day first."""
-    table = REQUEST_TABLES.get(kind)
-    if table is None:
-        raise DomainError("kind", f"kind must be one of {', '.join(REQUEST_TABLES)}")
+    table = request_table(kind)
     day = STAFF_DAY[kind]
     where: list[Any] = []
     if employee is not None:
@@ -299,12 +297,7 @@ def list_staff_requests(
 
 
 def get_staff_request(conn: Connection, kind: str, request_id: int) -> dict[str, Any]:
-    table = REQUEST_TABLES.get(kind)
-    if table is None:
-        raise DomainError("kind", f"kind must be one of {', '.join(REQUEST_TABLES)}")
-    row = conn.execute(sa.select(table).where(table.c.id == request_id)).one_or_none()
-    if row is None:
-        raise DomainError("id", f"{kind} {request_id} does not exist")
+    _table, row = request_row(conn, kind, request_id)
     found = dict(row._mapping)
     if kind == "expense_claim":
         found["items"] = _rows(

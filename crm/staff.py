@@ -290,16 +290,27 @@ def attach_certificate(conn: Connection, sick_note_id: int, document_id: int) ->
         raise DomainError("sick_note_id", f"sick note {sick_note_id} does not exist")
 
 
+
+def request_table(kind: str) -> sa.Table:
+    """The table of a kind of staff request (a key of ``REQUEST_TABLES``)."""
+    table = REQUEST_TABLES.get(kind)
+    if table is None:
+        raise DomainError("kind", f"kind must be one of {', '.join(REQUEST_TABLES)}")
+    return table
+
+
+def request_row(conn: Connection, kind: str, request_id: int) -> tuple[sa.Table, sa.Row[tuple[object, ...]]]:
+    table = request_table(kind)
+    row = conn.execute(sa.select(table).where(table.c.id == request_id)).one_or_none()
+    if row is None:
+        raise DomainError("id", f"{kind} {request_id} does not exist")
+    return table, row
+
 def decide(
     conn: Connection, kind: str, request_id: int, approve: bool, decided_by: str, now: datetime | None = None
 ) -> None:
     """Approve or reject a submitted request of ``kind`` (a key of ``REQUEST_TABLES``)."""
-    table = REQUEST_TABLES.get(kind)
-    if table is None:
-        raise DomainError("kind", f"kind must be one of {', '.join(REQUEST_TABLES)}")
-    row = conn.execute(sa.select(table).where(table.c.id == request_id)).one_or_none()
-    if row is None:
-        raise DomainError("id", f"{kind} {request_id} does not exist")
+    table, row = request_row(conn, kind, request_id)
     decider = v.required_text("decided_by", decided_by, 200)
     if decider == row.employee:
         raise DomainError("decided_by", "nobody can decide their own request")
@@ -326,7 +337,5 @@ def decide(
 
 def cancel_request(conn: Connection, kind: str, request_id: int) -> None:
     """The employee withdraws a request (an approved vacation gives its days back)."""
-    table = REQUEST_TABLES.get(kind)
-    if table is None:
-        raise DomainError("kind", f"kind must be one of {', '.join(REQUEST_TABLES)}")
+    table = request_table(kind)
     change_status(conn, table, request_id, TRANSITIONS, "cancelled")
