@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from email import policy
 from email.message import EmailMessage
-from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
@@ -29,33 +26,8 @@ from crm.accounts import ContactInput, create_account, create_contact
 from crm.activities import timeline
 from crm.campaigns import add_members, create_campaign
 from engine.database import create_db_engine
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Collector:
-    """aiosmtpd handler keeping every received mail; ``refuse`` answers RCPT TO with a 5xx reply."""
-
-    received: list[tuple[str, list[str], EmailMessage]] = field(default_factory=list)
-    refuse: bool = False
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
-                          rcpt_options: list[str]) -> str:
-        if self.refuse:
-            return "550 5.1.1 mailbox unavailable"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        message = BytesParser(policy=policy.default).parsebytes(envelope.original_content)
-        assert isinstance(message, EmailMessage)
-        self.received.append((envelope.mail_from, list(envelope.rcpt_tos), message))
-        return "250 Message accepted for delivery"
+from tests.support.live_app import free_port
+from tests.support.smtp import Collector
 
 
 @dataclass

@@ -6,8 +6,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -23,28 +21,15 @@ from connectors.supplier import SupplierConfig
 from engine.database import Database
 from tests.support.live_app import Api, free_port, live_app
 from tests.support.servers import serve_app
+from tests.support.smtp import Collector
 
 ROOT = Path(__file__).parents[2]
-
-
-class Inbox:
-    """An SMTP handler keeping every received message."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))  # type: ignore[arg-type]
-        return "250 OK"
-
-    def subjects(self) -> list[str]:
-        return [str(m["Subject"]) for m in self.messages]
 
 
 @dataclass
 class World:
     api: Api
-    inbox: Inbox
+    inbox: Collector
     supplier: Any
     registrar: Any
     instances: list[str] = field(default_factory=list)
@@ -104,7 +89,7 @@ class World:
 @pytest.fixture
 def world(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     monkeypatch.setenv("SILVERFLOW_DOCUMENTS_DIR", str(tmp_path / "documents"))
-    inbox = Inbox()
+    inbox = Collector()
     smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
     registrar_app = registrar_sim.create_app("registrar-key", activation_seconds=0.1)
