@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import httpx
-import uvicorn
 
 from api.app import create_app
 from api.identity import Identity
@@ -20,6 +17,7 @@ from connectors import default_registry
 from connectors.registry import Registry
 from engine.database import Database
 from engine.runtime import Engine
+from tests.support.servers import serve_app
 
 # role → (roles, groups) of the API key each test client uses
 PRINCIPALS = {
@@ -63,24 +61,17 @@ def live_app(db_url: str, registry: Callable[[Database], Registry] | None = None
     engine = Engine(database, ConnectorGateway(registry(database) if registry else default_registry()))
     identity = Identity()
     app = create_app(Settings(database_url=db_url, worker_poll_seconds=0.02), engine, identity=identity)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    result = Api(f"http://127.0.0.1:{port}", engine, identity)
-    with engine.db.transaction() as conn:
-        for who, (roles, groups) in PRINCIPALS.items():
-            result.keys[who] = identity.create_key(conn, f"test-{who}", roles, groups, "tests").secret
-        identity.add_user(conn, "clara", "clara-password", ["clerk"], ["sales"])
     try:
-        yield result
+        with serve_app(app, start_timeout=20) as base_url:
+            result = Api(base_url, engine, identity)
+            with engine.db.transaction() as conn:
+                for who, (roles, groups) in PRINCIPALS.items():
+                    result.keys[who] = identity.create_key(conn, f"test-{who}", roles, groups, "tests").secret
+                identity.add_user(conn, "clara", "clara-password", ["clerk"], ["sales"])
+            try:
+                yield result
+            finally:
+                for client in result.clients:
+                    client.close()
     finally:
-        for client in result.clients:
-            client.close()
-        server.should_exit = True
-        thread.join(timeout=10)
         engine.db.dispose()
