@@ -7,7 +7,19 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from connectors import billing, crm_actions, default_registry, documents, ipam, mail, record_documents
+from connectors import (
+    billing,
+    campaign_actions,
+    contract_actions,
+    crm_actions,
+    default_registry,
+    documents,
+    ipam,
+    mail,
+    record_documents,
+    sales_actions,
+    staff_actions,
+)
 from connectors import registrar as registrar_connector
 from connectors import supplier as supplier_connector
 from connectors.mail import MailConfig
@@ -50,6 +62,10 @@ def shipped_registry(database: Database, registrar: RegistrarConfig | None = Non
     documents.register(registry)
     record_documents.register(registry, database.engine)
     crm_actions.register(registry, database.engine)
+    sales_actions.register(registry, database.engine)
+    contract_actions.register(registry, database.engine)
+    campaign_actions.register(registry, database.engine)
+    staff_actions.register(registry, database.engine)
     billing.register(registry, database.engine)
     registrar_connector.register(registry, registrar or RegistrarConfig.from_env())
     supplier_connector.register(registry, supplier or SupplierConfig.from_env())

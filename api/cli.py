@@ -91,7 +91,7 @@ DEMO_USERS = [
     # username, password, roles, groups (named like the BPMN lanes)
     ("admin", "silverflow-admin", ["admin"], []),
     ("designer", "silverflow-designer", ["designer"], []),
-    ("manager", "silverflow-manager", ["manager"], ["management"]),
+    ("manager", "silverflow-manager", ["manager"], ["management", "hr", "staff"]),
     ("sales", "silverflow-sales", ["clerk"], ["sales", "staff"]),
     ("backoffice", "silverflow-backoffice", ["clerk"], ["backoffice", "billing", "staff"]),
     ("servicedesk", "silverflow-servicedesk", ["clerk"], ["servicedesk", "staff"]),

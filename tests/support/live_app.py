@@ -29,6 +29,9 @@ PRINCIPALS = {
     "provisioning": (["clerk"], ["provisioning"]),
     "servicedesk": (["clerk"], ["servicedesk"]),
     "support2": (["clerk"], ["support2"]),
+    "billing": (["clerk"], ["billing"]),
+    "hr": (["clerk"], ["hr"]),
+    "staff": (["clerk"], ["staff"]),
     "integration": (["integration"], []),
 }
 
