@@ -7,14 +7,13 @@ systems and serves without ``--local-systems``.
 
 from __future__ import annotations
 
-import threading
+from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any
-
-import uvicorn
 
 from connectors.simulators import registrar, supplier
 from connectors.smtp_sink import outbox_dir, start_sink
+
+from .servers import serve_app
 
 REGISTRAR_PORT = 8101
 SUPPLIER_PORT = 8102
@@ -23,29 +22,25 @@ SMTP_PORT = 8025
 
 @dataclass
 class LocalSystems:
-    servers: list[uvicorn.Server] = field(default_factory=list)
-    threads: list[threading.Thread] = field(default_factory=list)
-    smtp: Any = None
+    running: ExitStack = field(default_factory=ExitStack)
 
     def stop(self) -> None:
-        for server in self.servers:
-            server.should_exit = True
-        for thread in self.threads:
-            thread.join(timeout=5)
-        if self.smtp is not None:
-            self.smtp.stop()
+        self.running.close()
 
 
 def start_local_systems(callback_url: str, callback_token: str) -> LocalSystems:
-    """Start the sink and the simulators in this process; the supplier reports shipments to ``callback_url``."""
-    systems = LocalSystems(smtp=start_sink(outbox_dir(), port=SMTP_PORT))
-    apps = [(registrar.create_app("demo-registrar-key", activation_seconds=2.0), REGISTRAR_PORT),
-            (supplier.create_app("demo-supplier-key", callback_url=callback_url, callback_token=callback_token,
-                                 ship_after_seconds=30.0), SUPPLIER_PORT)]
-    for app, port in apps:
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True, name=f"local-system-{port}")
-        thread.start()
-        systems.servers.append(server)
-        systems.threads.append(thread)
+    """Start the sink and the simulators in this process; the supplier reports shipments to ``callback_url``.
+
+    Raises ``OSError`` when one of the ports is taken (another installation runs them), with nothing left running.
+    """
+    systems = LocalSystems()
+    with ExitStack() as starting:
+        sink = start_sink(outbox_dir(), port=SMTP_PORT)
+        starting.callback(sink.stop)
+        starting.enter_context(serve_app(registrar.create_app("demo-registrar-key", activation_seconds=2.0),
+                                         REGISTRAR_PORT))
+        starting.enter_context(serve_app(supplier.create_app(
+            "demo-supplier-key", callback_url=callback_url, callback_token=callback_token, ship_after_seconds=30.0),
+            SUPPLIER_PORT))
+        systems.running = starting.pop_all()
     return systems

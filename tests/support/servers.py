@@ -1,41 +1,5 @@
-"""Any ASGI app served by a real Uvicorn on a loopback port in a background thread (simulators, receivers)."""
+"""Tests serve simulators and receivers the way ``make run`` serves its local systems."""
 
-from __future__ import annotations
+from api.servers import serve_app
 
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
-import uvicorn
-
-
-@contextmanager
-def serve_app(app: Any, start_timeout: float = 10.0) -> Iterator[str]:
-    """Yields the base URL (``http://127.0.0.1:<port>``) while the app is served; shuts it down after.
-
-    The socket is bound before Uvicorn starts, so the port is known at once and no other process can take it.
-    """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = int(sock.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="auto"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
-                              name=f"uvicorn-{port}")
-    thread.start()
-    try:
-        deadline = time.monotonic() + start_timeout
-        while not server.started:
-            if not thread.is_alive():
-                raise RuntimeError("uvicorn stopped before it started serving")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"uvicorn did not start within {start_timeout} s")
-            time.sleep(0.005)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+__all__ = ["serve_app"]
