@@ -9,12 +9,13 @@ import httpx
 import pytest
 
 from tests.api.conftest import Api
+from tests.support import sample_process
 
 ROOT = Path(__file__).parents[2]
 REFERENCE = (ROOT / "bench" / "bpmn" / "reference.bpmn").read_bytes()
-VACATION = (ROOT / "processes" / "vacation-request.bpmn").read_bytes()
+VACATION = sample_process.BPMN
 BUFFERED = (ROOT / "tests" / "engine" / "bpmn" / "jobs_buffered_message.bpmn").read_bytes()
-FORMS = [(p.name, p.read_bytes()) for p in sorted((ROOT / "forms").glob("vacation-*.json"))]
+FORMS = sample_process.FORMS
 APPROVAL = b'{"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}'
 REQUEST = {"first_day": "2026-12-21", "last_day": "2026-12-23", "days": 3, "deputy": "Frau Schmidt"}
 

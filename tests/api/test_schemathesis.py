@@ -25,6 +25,7 @@ from api.settings import Settings
 from connectors import default_registry
 from engine.database import Database
 from engine.runtime import Engine
+from tests.support import sample_process
 from tests.support.databases import migrate
 
 ROOT = Path(__file__).parents[2]
@@ -32,7 +33,7 @@ _tmp = tempfile.mkdtemp(prefix="silverflow-schemathesis-")
 _url = f"sqlite:///{_tmp}/api.db"
 migrate(_url)
 _engine = Engine(Database(_url), ConnectorGateway(default_registry()))
-_engine.deploy([("vacation-request.bpmn", (ROOT / "processes" / "vacation-request.bpmn").read_bytes())])
+_engine.deploy([("vacation-request.bpmn", sample_process.BPMN)])
 _identity = Identity()
 with _engine.db.transaction() as _conn:
     KEY = _identity.create_key(_conn, "fuzzer", ["admin", "integration", "designer", "manager"], [], "tests").secret

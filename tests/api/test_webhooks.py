@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from tests.api.conftest import Api
+from tests.support import sample_process
 
 ROOT = Path(__file__).parents[2]
-VACATION = (ROOT / "processes" / "vacation-request.bpmn").read_bytes()
+VACATION = sample_process.BPMN
 SECRET = "receiver-secret-0123456789"
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tests.support import sample_process
 from tests.support.live_app import Api
 
 ROOT = Path(__file__).parents[2]
-VACATION = (ROOT / "processes" / "vacation-request.bpmn").read_bytes()
-FORMS = [(p.name, p.read_bytes()) for p in sorted((ROOT / "forms").glob("vacation-*.json"))]
+VACATION = sample_process.BPMN
+FORMS = sample_process.FORMS
 
 
 def _setup(app: Api) -> None:
