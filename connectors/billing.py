@@ -1,5 +1,7 @@
 """Billing: ``billing.invoice``, ``billing.payment`` and ``billing.reminder`` on the CRM's invoices.
 
+``billing.accounts_due`` lists the accounts the monthly run still has to bill for a month.
+
 ``billing.invoice`` bills a delivered order (``order_id``) or an account's recurring services for a month
 (``account_id`` + ``period`` "YYYY-MM", pro rata by ``crm.recurring``), renders the invoice PDF with the
 GiroCode and, unless ``e_invoice`` is false, embeds an EN 16931 e-invoice (ZUGFeRD 2 / Factur-X CII XML, built
@@ -146,6 +148,26 @@ class InvoiceResult(BaseModel):
     fileName: str
 
 
+class InvoiceFiles(InvoiceResult):
+    """``billing.invoice``'s result with the path of the PDF (carrying the e-invoice XML) for the mail."""
+
+    path: str
+
+
+class AccountsDueParams(BaseModel):
+    period: str = Field(description="billing month YYYY-MM")
+
+
+class AccountToBill(BaseModel):
+    account_id: int
+    contact_id: int | None
+
+
+class AccountsDueResult(BaseModel):
+    period: str
+    accounts: list[AccountToBill]
+
+
 class PaymentParams(BaseModel):
     invoice_id: int
     paid_at: datetime | None = Field(default=None, description="default: now")
@@ -173,6 +195,12 @@ class ReminderResult(BaseModel):
     amountDue: Decimal
     documentId: int
     fileName: str
+
+
+class ReminderFiles(ReminderResult):
+    """``billing.reminder``'s result with the path of the reminder letter, for the mail that sends it."""
+
+    path: str
 
 
 def _job_marker(operator: str, context: ConnectorContext) -> str:
@@ -275,6 +303,32 @@ class Billing:
         if billed is not None:
             raise BusinessError("AlreadyInvoiced", f"order {row.number} is billed by invoice {billed.number}",
                                 {"orderId": row.id, "number": billed.number})
+
+    def invoice_with_files(self, params: InvoiceParams, context: ConnectorContext) -> InvoiceFiles:
+        """``billing.invoice``: the invoice as ``invoice`` makes it, plus the path of its PDF, so the mail can
+        attach it (the Factur-X PDF carries the EN 16931 XML; no second file is needed)."""
+        result = self.invoice(params, context)
+        with self.engine.connect() as conn:
+            path = self._path_of(conn, result.documentId)
+        return InvoiceFiles(**result.model_dump(), path=path)
+
+    def _path_of(self, conn: Connection, document_id: int) -> str:
+        sha256 = conn.execute(sa.select(document.c.sha256).where(document.c.id == document_id)).scalar_one()
+        return str(self.store.path_of(str(sha256)))
+
+    # --- billing.accounts_due ------------------------------------------------------------------------------
+
+    def accounts_due(self, params: AccountsDueParams, context: ConnectorContext) -> AccountsDueResult:
+        """The monthly run's work list: accounts with recurring services still unbilled for the month, each
+        with the contact who receives the invoice (None: no contact with an e-mail address)."""
+        with self.engine.connect() as conn:
+            try:
+                year, month = recurring.parse_period(params.period)
+                due = [AccountToBill(account_id=account_id, contact_id=crm_invoices.correspondence_contact(
+                    conn, account_id)) for account_id in recurring.accounts_with_open_lines(conn, year, month)]
+            except DomainError as exc:
+                raise _business(exc) from None
+        return AccountsDueResult(period=f"{year:04d}-{month:02d}", accounts=due)
 
     # --- documents -----------------------------------------------------------------------------------------
 
@@ -497,6 +551,14 @@ class Billing:
                               amountDue=inv.gross + fee, documentId=document_id, fileName=file_name)
 
 
+    def reminder_with_files(self, params: ReminderParams, context: ConnectorContext) -> ReminderFiles:
+        """``billing.reminder``: the reminder as ``reminder`` files it, plus the letter's path for the mail."""
+        result = self.reminder(params, context)
+        with self.engine.connect() as conn:
+            path = self._path_of(conn, result.documentId)
+        return ReminderFiles(**result.model_dump(), path=path)
+
+
 def _category(rate: Decimal) -> str:
     """UNCL 5305: S = standard (and reduced) rate, Z = zero rated."""
     return "S" if rate > 0 else "Z"
@@ -529,7 +591,8 @@ def _line_item(line: dict[str, Any], rate: Decimal, code: str | None) -> LineIte
 
 def register(registry: Registry, engine: sa.engine.Engine, config: BillingConfig | None = None) -> None:
     billing = Billing(engine, config or BillingConfig.from_env())
-    registry.register("billing.invoice", billing.invoice, InvoiceParams, InvoiceResult)
+    registry.register("billing.invoice", billing.invoice_with_files, InvoiceParams, InvoiceFiles)
     registry.register("billing.payment", billing.payment, PaymentParams, PaymentResult)
-    registry.register("billing.reminder", billing.reminder, ReminderParams, ReminderResult)
+    registry.register("billing.reminder", billing.reminder_with_files, ReminderParams, ReminderFiles)
+    registry.register("billing.accounts_due", billing.accounts_due, AccountsDueParams, AccountsDueResult)
 

@@ -254,6 +254,7 @@ class SendParams(_MailParams):
     to: str | None = Field(default=None, description="address; with contact_id it replaces the contact's")
     contact_id: int | None = None
     account_id: int | None = None
+    campaign_id: int | None = Field(default=None, description="links the contact's history entry to the campaign")
     cc: list[str] = Field(default_factory=list)
 
     @field_validator("cc", mode="before")
@@ -405,10 +406,13 @@ class Mailer:
             return previous
         self.templates.require(params.template)
         recipient = self._recipient(params)
+        if params.campaign_id is not None:
+            with self._engine("mail.send for a campaign").connect() as conn:
+                self._require_campaign(conn, params.campaign_id)
         cc = [_address(address, "cc") for address in params.cc]
         rendered = self.templates.render(params.template, {**self._defaults(), **recipient.values, **params.values})
         outgoing = _Outgoing(context.idempotency_key, params.template, recipient, cc, rendered,
-                             self._attachments(params.attachments))
+                             self._attachments(params.attachments), params.campaign_id)
         with smtp_session(self.config) as client:
             result = self._deliver(client, outgoing, context)
         context.logger.info("mail %s (%s) sent to %s", result.message_id, params.template,
@@ -511,9 +515,7 @@ class Mailer:
 
     def _serial_recipients(self, conn: Connection, params: SerialParams) -> list[Any]:
         if params.campaign_id is not None:
-            if conn.execute(sa.select(campaign.c.id).where(campaign.c.id == params.campaign_id)).first() is None:
-                raise BusinessError("UnknownCampaign", f"campaign {params.campaign_id} does not exist",
-                                    {"campaign_id": params.campaign_id})
+            self._require_campaign(conn, params.campaign_id)
             return list(members(conn, params.campaign_id))
         ids = sorted(set(params.contact_ids or []))
         if not ids:
@@ -524,6 +526,12 @@ class Mailer:
         if missing:
             raise BusinessError("NoRecipient", f"contacts {missing} do not exist", {"contact_ids": missing})
         return rows
+
+    @staticmethod
+    def _require_campaign(conn: Connection, campaign_id: int) -> None:
+        if conn.execute(sa.select(campaign.c.id).where(campaign.c.id == campaign_id)).first() is None:
+            raise BusinessError("UnknownCampaign", f"campaign {campaign_id} does not exist",
+                                {"campaign_id": campaign_id})
 
     def _attachments(self, items: Sequence[str | Attachment]) -> list[tuple[str, bytes]]:
         """Files under the documents directory only: a process cannot mail arbitrary files of the server."""

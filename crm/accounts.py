@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -189,33 +190,122 @@ class ContactInput:
     marketing_opt_out: bool = False
 
 
+def _flag(field: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise DomainError(field, f"{field} must be true or false, got {value!r}")
+    return value
+
+
+# one check per editable contact field, shared by create and update so both accept and refuse the same input
+_CONTACT_CHECKS: dict[str, Callable[[Any], object]] = {
+    "salutation": lambda x: v.one_of("salutation", x, SALUTATIONS),
+    "academic_title": lambda x: v.optional_text("academic_title", x, 50),
+    "first_name": lambda x: v.optional_text("first_name", x, 100),
+    "last_name": lambda x: v.required_text("last_name", x, 100),
+    "role": lambda x: v.optional_text("role", x, 100),
+    "email": v.email,
+    "phone": v.phone,
+    "preferred_language": lambda x: v.one_of("preferred_language", x, LANGUAGES),
+    "marketing_opt_out": lambda x: _flag("marketing_opt_out", x),
+}
+
+
+def _contact_values(fields: Mapping[str, object]) -> dict[str, object]:
+    """Validate the contact fields given; an unknown or read-only field is refused by name."""
+    for name in fields:
+        if name not in _CONTACT_CHECKS:
+            raise DomainError(name, f"{name} cannot be changed (allowed: {', '.join(_CONTACT_CHECKS)})")
+    for name in ("academic_title", "first_name", "last_name", "role", "email", "phone"):
+        if fields.get(name) is not None and not isinstance(fields[name], str):
+            raise DomainError(name, f"{name} must be text, got {fields[name]!r}")
+    return {name: _CONTACT_CHECKS[name](value) for name, value in fields.items()}
+
+
 def create_contact(
     conn: Connection, data: ContactInput, account_id: int | None = None, now: datetime | None = None
 ) -> int:
     """A person, optionally of an account; e-mail checked, phone stored as E.164 (national = German)."""
     if account_id is not None:
         get_account(conn, account_id)
-    values = {
-        "account_id": account_id,
-        "salutation": v.one_of("salutation", data.salutation, SALUTATIONS),
-        "academic_title": v.optional_text("academic_title", data.academic_title, 50),
-        "first_name": v.optional_text("first_name", data.first_name, 100),
-        "last_name": v.required_text("last_name", data.last_name, 100),
-        "role": v.optional_text("role", data.role, 100),
-        "email": v.email(data.email),
-        "phone": v.phone(data.phone),
-        "preferred_language": v.one_of("preferred_language", data.preferred_language, LANGUAGES),
-        "marketing_opt_out": bool(data.marketing_opt_out),
-        "created_at": v.timestamp(now),
-    }
+    values = _contact_values({**asdict(data), "marketing_opt_out": bool(data.marketing_opt_out)})
+    values.update(account_id=account_id, created_at=v.timestamp(now))
     return int(conn.execute(contact.insert().values(**values).returning(contact.c.id)).scalar_one())
+
+
+def get_contact(conn: Connection, contact_id: int) -> sa.Row[tuple[object, ...]]:
+    row = conn.execute(sa.select(contact).where(contact.c.id == contact_id)).one_or_none()
+    if row is None:
+        raise DomainError("contact_id", f"contact {contact_id} does not exist")
+    return row
+
+
+def update_contact(conn: Connection, contact_id: int, **changes: object) -> None:
+    """Change a person's data (the PATCH of the REST layer), validated exactly like ``create_contact``."""
+    get_contact(conn, contact_id)
+    values = _contact_values(changes)
+    if values:
+        conn.execute(contact.update().where(contact.c.id == contact_id).values(**values))
 
 
 def contact_salutation(conn: Connection, contact_id: int) -> str:
     """The letter salutation of a stored contact, in the contact's preferred language."""
-    row = conn.execute(sa.select(contact).where(contact.c.id == contact_id)).one_or_none()
-    if row is None:
-        raise DomainError("contact_id", f"contact {contact_id} does not exist")
+    row = get_contact(conn, contact_id)
     return letter_salutation(
         row.salutation, row.last_name, row.first_name, row.academic_title, row.preferred_language
     )
+
+
+def contact_by_email(conn: Connection, account_id: int, email: str) -> int | None:
+    """The account's contact with this e-mail address (case-insensitive): a known person is not added twice."""
+    query = (
+        sa.select(contact.c.id)
+        .where(contact.c.account_id == account_id, sa.func.lower(contact.c.email) == email.lower())
+        .order_by(contact.c.id)
+    )
+    found = conn.execute(query).scalars().first()
+    return int(found) if found is not None else None
+
+
+@dataclass
+class Duplicate:
+    """An account that may already be the lead, and what matched (name, email)."""
+
+    account_id: int
+    number: str
+    name: str
+    matched_by: list[str]
+    contact_id: int | None = None
+    contact_name: str | None = None
+
+
+def possible_duplicates(conn: Connection, company: str, email: str | None, limit: int = 10) -> list[Duplicate]:
+    """Accounts that may already be this lead: the same name (case and spacing ignored) or a contact with the
+    same e-mail address. One entry per account, so sales can pick it or knowingly create a new one."""
+    found: dict[int, Duplicate] = {}
+    by_name = (
+        sa.select(account.c.id, account.c.number, account.c.name)
+        .where(account.c.name_key == search_key(v.required_text("company", company, 300)))
+        .order_by(account.c.id)
+        .limit(limit)
+    )
+    for row in conn.execute(by_name):
+        found[int(row.id)] = Duplicate(int(row.id), str(row.number), str(row.name), ["name"])
+    address = v.email(email)
+    if address is None:
+        return list(found.values())
+    by_email = (
+        sa.select(contact.c.id, contact.c.account_id, contact.c.first_name, contact.c.last_name,
+                  account.c.number, account.c.name)
+        .join(account, account.c.id == contact.c.account_id)
+        .where(sa.func.lower(contact.c.email) == address.lower())
+        .order_by(contact.c.id)
+        .limit(limit)
+    )
+    for person in conn.execute(by_email):
+        entry = found.setdefault(int(person.account_id), Duplicate(int(person.account_id), str(person.number),
+                                                                   str(person.name), []))
+        if entry.contact_id is None:
+            entry.matched_by.append("email")
+            entry.contact_id = int(person.id)
+            entry.contact_name = " ".join(str(x) for x in (person.first_name, person.last_name) if x)
+    return list(found.values())

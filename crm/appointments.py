@@ -246,3 +246,27 @@ def calendar_of(conn: Connection, participant: str, since: datetime, until: date
         .order_by(appointment.c.starts_at)
     )
     return [int(i) for i in conn.execute(query).scalars()]
+
+
+def account_names(conn: Connection, account_ids: Iterable[int | None]) -> dict[int, str]:
+    """Names of the customers a page of appointments is with, in one query (calendar views show them)."""
+    ids = sorted({int(i) for i in account_ids if i is not None})
+    if not ids:
+        return {}
+    query = sa.select(account.c.id, account.c.name).where(account.c.id.in_(ids))
+    return {int(row.id): str(row.name) for row in conn.execute(query)}
+
+
+def booked_appointment(conn: Connection, data: AppointmentInput) -> int | None:
+    """The planned appointment with this topic, time and customer, if one is booked: a retried booking finds it
+    instead of colliding with itself."""
+    start, end = _range(data.starts_at, data.ends_at)
+    query = sa.select(appointment.c.id).where(
+        appointment.c.status == "planned",
+        appointment.c.topic == data.topic,
+        appointment.c.starts_at == start,
+        appointment.c.ends_at == end,
+        appointment.c.account_id.is_(None) if data.account_id is None else appointment.c.account_id == data.account_id,
+    )
+    found = conn.execute(query.order_by(appointment.c.id)).scalars().first()
+    return int(found) if found is not None else None

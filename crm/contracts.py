@@ -59,16 +59,29 @@ def _dates(end: date, notice_months: int) -> dict[str, date]:
     return {"end_date": end, "notice_deadline": deadline, "reminder_date": deadline - REMINDER_LEAD}
 
 
+def _term(months: object) -> int:
+    return v.positive_int("term_months", months, 120)
+
+
+def _notice(months: object, term: int) -> int:
+    """A notice period shorter than the term it ends (0: notice until the last day)."""
+    if isinstance(months, bool) or not isinstance(months, int) or not 0 <= months < term:
+        raise DomainError("notice_months", "notice_months must be a whole number from 0 to below the term")
+    return months
+
+
+def _renewal(months: object) -> int:
+    return v.positive_int("renewal_months", months, 60)
+
+
 def create_contract(
     conn: Connection, account_id: int, terms: ContractTerms, now: datetime | None = None
 ) -> int:
     """A contract over some of the account's booked services (their contract end follows the contract)."""
     get_account(conn, account_id)
-    term = v.positive_int("term_months", terms.term_months, 120)
-    notice = terms.notice_months
-    if isinstance(notice, bool) or not isinstance(notice, int) or not 0 <= notice < term:
-        raise DomainError("notice_months", "notice_months must be a whole number from 0 to below the term")
-    renewal = v.positive_int("renewal_months", terms.renewal_months, 60)
+    term = _term(terms.term_months)
+    notice = _notice(terms.notice_months, term)
+    renewal = _renewal(terms.renewal_months)
     services = sorted(set(terms.booked_service_ids))
     if services:
         owners = {
@@ -138,6 +151,63 @@ def reminders_due(conn: Connection, today: date) -> list[int]:
 def mark_reminded(conn: Connection, contract_id: int, today: date) -> None:
     get_contract(conn, contract_id)
     conn.execute(contract.update().where(contract.c.id == contract_id).values(reminded_on=today))
+
+
+def renew_contract(conn: Connection, contract_id: int, months: int | None = None) -> date:
+    """Extend an active contract by ``months`` (default: its renewal term) from its current end, as agreed with
+    the customer at the renewal reminder; returns the new end. Reminder and notice dates follow the new end,
+    so the next reminder comes before the new notice deadline."""
+    row = get_contract(conn, contract_id)
+    if row.status != "active":
+        raise DomainError("status", f"contract {row.number} is {row.status}")
+    extension = v.positive_int("months", row.renewal_months if months is None else months, 120)
+    end = term_end(row.end_date + DAY, extension)
+    updated = conn.execute(
+        contract.update()
+        .where(contract.c.id == contract_id, contract.c.status == "active", contract.c.end_date == row.end_date)
+        .values(**_dates(end, row.notice_months))
+    )
+    if updated.rowcount != 1:
+        raise DomainError("status", "the contract was changed concurrently; reload and retry")
+    _set_service_end(conn, contract_id, end)
+    return end
+
+
+_UPDATABLE = ("term_months", "notice_months", "auto_renewal", "renewal_months")
+
+
+def update_contract(conn: Connection, contract_id: int, **changes: object) -> None:
+    """Change the terms of an active contract (the PATCH of the REST layer), checked as on creation; end,
+    notice deadline and reminder date follow. The term can change only while the first term runs: after a
+    renewal the end is the renewal's. A terminated or ended contract stays as it is (``DomainError("status")``).
+    """
+    row = get_contract(conn, contract_id)
+    v.changeable(changes, _UPDATABLE)
+    if row.status != "active":
+        raise DomainError("status", f"contract {row.number} is {row.status}: its terms can no longer change")
+    end = row.end_date
+    term = int(row.term_months)
+    if "term_months" in changes:
+        term = _term(changes["term_months"])
+        if end != term_end(row.start_date, int(row.term_months)):
+            raise DomainError("term_months", f"contract {row.number} was renewed (ends {end}): its first term "
+                                             "can no longer change")
+        end = term_end(row.start_date, term)
+    notice = _notice(changes.get("notice_months", row.notice_months), term)
+    values: dict[str, object] = {"term_months": term, "notice_months": notice, **_dates(end, notice)}
+    if "auto_renewal" in changes:
+        values["auto_renewal"] = v.flag("auto_renewal", changes["auto_renewal"])
+    if "renewal_months" in changes:
+        values["renewal_months"] = _renewal(changes["renewal_months"])
+    updated = conn.execute(
+        contract.update()
+        .where(contract.c.id == contract_id, contract.c.status == "active", contract.c.end_date == row.end_date)
+        .values(**values)
+    )
+    if updated.rowcount != 1:
+        raise DomainError("status", "the contract was changed concurrently; reload and retry")
+    if end != row.end_date:
+        _set_service_end(conn, contract_id, end)
 
 
 def give_notice(conn: Connection, contract_id: int, received_on: date) -> date:

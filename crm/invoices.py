@@ -19,7 +19,7 @@ from .accounts import get_account
 from .errors import DomainError
 from .numbering import yearly_number
 from .orders import get_order
-from .schema import invoice, invoice_position, order_position
+from .schema import contact, invoice, invoice_position, order_position, quote
 from .status import Transitions, change_status
 
 INVOICE_TRANSITIONS: Transitions = {"open": frozenset({"paid", "cancelled"})}
@@ -151,3 +151,21 @@ def record_reminder(conn: Connection, invoice_id: int, today: date) -> int:
     if updated.rowcount != 1:
         raise DomainError("reminders_sent", "the invoice was reminded concurrently; reload and retry")
     return int(row.reminders_sent) + 1
+
+
+def correspondence_contact(conn: Connection, account_id: int) -> int | None:
+    """Who receives the account's invoices and contract letters by mail: the contact of its latest quote
+    (the person who ordered) if they have an e-mail address, else its first contact with one; None if no
+    contact has one (the billing process then asks the billing team for a recipient)."""
+    get_account(conn, account_id)
+    with_mail = sa.and_(contact.c.account_id == account_id, contact.c.email.is_not(None), contact.c.email != "")
+    ordered_by = conn.execute(
+        sa.select(contact.c.id)
+        .join(quote, quote.c.contact_id == contact.c.id)
+        .where(with_mail, quote.c.account_id == account_id)
+        .order_by(quote.c.id.desc())
+    ).first()
+    if ordered_by is not None:
+        return int(ordered_by.id)
+    first = conn.execute(sa.select(contact.c.id).where(with_mail).order_by(contact.c.id)).first()
+    return None if first is None else int(first.id)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from . import validation as v
-from .accounts import ContactInput, create_account, create_contact, get_account, search_key
+from .accounts import ContactInput, contact_by_email, create_account, create_contact, get_account, search_key
 from .activities import ActivityInput, log_activity
 from .errors import DomainError
 from .pricing import HUNDRED, to_cents
@@ -50,7 +50,7 @@ class StageSum:
     weighted: Decimal
 
 
-def _probability(value: int | None, stage: str) -> int:
+def _probability(value: object, stage: str) -> int:
     if value is None:
         return DEFAULT_PROBABILITY[stage]
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
@@ -60,17 +60,12 @@ def _probability(value: int | None, stage: str) -> int:
     return value
 
 
-def _reference(conn: Connection, table: sa.Table, row_id: int | None, field: str) -> None:
-    if row_id is not None and conn.execute(sa.select(table.c.id).where(table.c.id == row_id)).first() is None:
-        raise DomainError(field, f"{field} {row_id} does not exist")
-
-
 def create_opportunity(conn: Connection, data: OpportunityInput, now: datetime | None = None) -> int:
     get_account(conn, data.account_id)
     stage = v.one_of("stage", data.stage, OPEN_STAGES)
-    _reference(conn, product, data.product_id, "product_id")
-    _reference(conn, contact, data.contact_id, "contact_id")
-    _reference(conn, campaign, data.campaign_id, "campaign_id")
+    v.reference(conn, product, data.product_id, "product_id")
+    v.reference(conn, contact, data.contact_id, "contact_id")
+    v.reference(conn, campaign, data.campaign_id, "campaign_id")
     values = {
         "account_id": data.account_id,
         "contact_id": data.contact_id,
@@ -113,6 +108,36 @@ def set_stage(
     if updated.rowcount != 1:
         raise DomainError("stage", "the opportunity was changed concurrently; reload and retry")
     return str(row.stage)
+
+
+_UPDATABLE = ("title", "expected_revenue", "probability", "expected_close", "owner", "product_id")
+
+
+def update_opportunity(conn: Connection, opportunity_id: int, **changes: object) -> None:
+    """Change an open opportunity's facts (the PATCH of the REST layer), checked as on creation; the stage has
+    its own transition (:func:`set_stage`), and a won or lost one stays as it closed (``DomainError("stage")``).
+    A ``probability`` of ``None`` goes back to the stage's default."""
+    row = conn.execute(sa.select(opportunity.c.stage).where(opportunity.c.id == opportunity_id)).one_or_none()
+    if row is None:
+        raise DomainError("opportunity_id", f"opportunity {opportunity_id} does not exist")
+    v.changeable(changes, _UPDATABLE)
+    if row.stage not in OPEN_STAGES:
+        raise DomainError("stage", f"the opportunity is already {row.stage}")
+    values: dict[str, object] = {}
+    if "title" in changes:
+        values["title"] = v.required_text("title", changes["title"], 300)
+    if "expected_revenue" in changes:
+        values["expected_revenue"] = v.money("expected_revenue", changes["expected_revenue"])
+    if "probability" in changes:
+        values["probability"] = _probability(changes["probability"], row.stage)
+    if "expected_close" in changes:
+        values["expected_close"] = v.day("expected_close", changes["expected_close"])
+    if "owner" in changes:
+        values["owner"] = v.optional_text("owner", changes["owner"], 200)
+    if "product_id" in changes:
+        values["product_id"] = v.reference(conn, product, changes["product_id"], "product_id")
+    if values:
+        conn.execute(opportunity.update().where(opportunity.c.id == opportunity_id).values(**values))
 
 
 def pipeline(
@@ -192,15 +217,7 @@ def opportunity_from_web_form(
     )
     if account_id is None:
         account_id = create_account(conn, company, now=now)
-    contact_id = (
-        conn.execute(
-            sa.select(contact.c.id).where(
-                contact.c.account_id == account_id, sa.func.lower(contact.c.email) == email.lower()
-            )
-        )
-        .scalars()
-        .first()
-    )
+    contact_id = contact_by_email(conn, account_id, email)
     if contact_id is None:
         contact_id = create_contact(
             conn,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,7 +16,7 @@ from .accounts import get_account
 from .errors import DomainError
 from .numbering import yearly_number
 from .pricing import Totals
-from .schema import quote, quote_position
+from .schema import contact, quote, quote_position
 from .status import Transitions, change_status
 
 QUOTE_TRANSITIONS: Transitions = {
@@ -29,6 +30,25 @@ def get_quote(conn: Connection, quote_id: int) -> sa.Row[tuple[object, ...]]:
     if row is None:
         raise DomainError("quote_id", f"quote {quote_id} does not exist")
     return row
+
+
+def _validity(valid_until: object, today: date) -> date:
+    """A quote is valid until a calendar day that has not passed yet."""
+    chosen = v.day("valid_until", valid_until)
+    if chosen < today:
+        raise DomainError("valid_until", "valid_until must not be in the past")
+    return chosen
+
+
+def _contact_of(conn: Connection, account_id: int, contact_id: object) -> int | None:
+    """The quote's addressee is a person of the quoted account (``None``: nobody in particular)."""
+    person = v.reference(conn, contact, contact_id, "contact_id")
+    if person is None:
+        return None
+    owner = conn.execute(sa.select(contact.c.account_id).where(contact.c.id == person)).scalar_one()
+    if owner != account_id:
+        raise DomainError("contact_id", f"contact {person} is not a person of the quoted account")
+    return person
 
 
 def _store_positions(conn: Connection, quote_id: int, lines: list[dict[str, Any]]) -> Totals:
@@ -45,9 +65,9 @@ def create_quote(
 ) -> int:
     """A draft quote, version 1, numbered Q-<year>-<n> in the year of creation."""
     get_account(conn, account_id)
+    _contact_of(conn, account_id, contact_id)
     created = v.timestamp(now)
-    if valid_until < created.date():
-        raise DomainError("valid_until", "valid_until must not be in the past")
+    _validity(valid_until, created.date())
     lines = pos.resolve(conn, positions)
     number, _ = yearly_number(conn, "quote", "Q", created.year)
     return _insert_version(conn, number, 1, account_id, contact_id, valid_until, created, lines)
@@ -91,6 +111,25 @@ def update_positions(conn: Connection, quote_id: int, positions: Sequence[pos.Po
     return _store_positions(conn, quote_id, pos.resolve(conn, positions))
 
 
+_UPDATABLE = ("valid_until", "contact_id")
+
+
+def update_quote(conn: Connection, quote_id: int, *, now: datetime | None = None, **changes: object) -> None:
+    """Change the validity or the addressee of a draft (the PATCH of the REST layer), checked as on creation;
+    a sent quote stays as sent (``DomainError("status")``: revise it instead)."""
+    row = get_quote(conn, quote_id)
+    v.changeable(changes, _UPDATABLE)
+    if row.status != "draft":
+        raise DomainError("status", f"quote {row.number} is {row.status}: only a draft can be changed; revise it")
+    values: dict[str, object] = {}
+    if "valid_until" in changes:
+        values["valid_until"] = _validity(changes["valid_until"], v.timestamp(now).date())
+    if "contact_id" in changes:
+        values["contact_id"] = _contact_of(conn, int(row.account_id), changes["contact_id"])
+    if values:
+        conn.execute(quote.update().where(quote.c.id == quote_id).values(**values))
+
+
 def revise_quote(
     conn: Connection, quote_id: int, valid_until: date | None = None, now: datetime | None = None
 ) -> int:
@@ -103,9 +142,7 @@ def revise_quote(
         raise DomainError("version", f"only the latest version ({latest}) of {old.number} can be revised")
     lines = pos.copy_lines(pos.read(conn, quote_position, "quote_id", quote_id))
     created = v.timestamp(now)
-    new_valid_until = valid_until or old.valid_until
-    if new_valid_until < created.date():
-        raise DomainError("valid_until", "valid_until must not be in the past")
+    new_valid_until = _validity(valid_until or old.valid_until, created.date())
     return _insert_version(
         conn, old.number, int(latest) + 1, old.account_id, old.contact_id, new_valid_until, created, lines
     )
@@ -145,3 +182,33 @@ def expire_quotes(conn: Connection, today: date) -> list[int]:
     for quote_id in ids:
         change_status(conn, quote, quote_id, QUOTE_TRANSITIONS, "expired")
     return [int(i) for i in ids]
+
+
+def expire_quote(conn: Connection, quote_id: int) -> None:
+    """Mark one sent quote as expired: the acquisition's timer at the end of its validity decides when (the
+    process clock, which tests move on), where ``expire_quotes`` compares with a calendar day."""
+    change_status(conn, quote, quote_id, QUOTE_TRANSITIONS, "expired")
+
+
+def matching_quote(
+    conn: Connection,
+    account_id: int,
+    contact_id: int | None,
+    valid_until: date,
+    positions: Sequence[pos.PositionInput],
+) -> int | None:
+    """The latest quote for the same customer, validity and positions (product, quantity, discount): how a
+    retried creation finds what its first attempt stored instead of numbering a second quote."""
+    wanted = [(p.product_id, Decimal(p.quantity), p.discount_percent) for p in positions]
+    candidates = conn.execute(
+        sa.select(quote.c.id)
+        .where(quote.c.account_id == account_id, quote.c.valid_until == valid_until)
+        .where(quote.c.contact_id == contact_id if contact_id is not None else quote.c.contact_id.is_(None))
+        .order_by(quote.c.id.desc())
+    ).scalars()
+    for quote_id in candidates:
+        lines = pos.read(conn, quote_position, "quote_id", quote_id)
+        stored = [(line["product_id"], Decimal(line["quantity"]), line["discount_percent"]) for line in lines]
+        if stored == wanted:
+            return int(quote_id)
+    return None

@@ -252,6 +252,12 @@ def accounts_to_bill(conn: Connection, year: int, month: int) -> list[int]:
     return [int(i) for i in rows.scalars()]
 
 
+def accounts_with_open_lines(conn: Connection, year: int, month: int) -> list[int]:
+    """Accounts that still have something to bill for the month: the work list of the monthly billing run,
+    so a second run for the same month starts nothing."""
+    return [a for a in accounts_to_bill(conn, year, month) if period_lines(conn, a, year, month)]
+
+
 def bill_all(
     conn: Connection, year: int, month: int, now: datetime | None = None, payment_days: int = 14
 ) -> dict[int, int]:
