@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
@@ -10,8 +12,11 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from crm import appointments as crm_appointments
 from crm import queries as crm_queries
+from crm import service_queries as crm_lists
 from crm.errors import DomainError
+from crm.opportunities import STAGES, pipeline
 from engine.database import utcnow
 from engine.errors import Conflict, FormValidationError, InvalidState, NotFound
 from engine.queries import InstanceFilter, TaskFilter
@@ -20,8 +25,8 @@ from engine.schema import job, process_instance
 from ..identity import Identity, LoginLimiter, Principal
 from ..problems import problem
 from ..security import SESSION_COOKIE, can_work_on
-from . import board_pages, outbox_pages, quote_pages
-from .forms import fields_of, parse_submission
+from . import appointment_pages, board_pages, outbox_pages, quote_pages, start_pages
+from .forms import FieldError, field_errors, fields_of, parse_submission
 from .i18n import LANGUAGES
 from .rendering import (
     ROOT,
@@ -35,6 +40,8 @@ from .rendering import (
 )
 
 router = APIRouter(include_in_schema=False)
+STAGE_LABELS = {"lead": "Lead", "qualified": "Qualifiziert", "proposal": "Angebot", "negotiation": "Verhandlung",
+                "won": "Gewonnen", "lost": "Verloren"}
 
 
 # -- login ----------------------------------------------------------------------------------------------
@@ -109,8 +116,26 @@ def dashboard(request: Request) -> HTMLResponse:
                                .order_by(process_instance.c.process_key)).all()
         failed = conn.execute(sa.select(sa.func.count()).select_from(job).where(job.c.state == "failed")).scalar_one()
         sla = crm_queries.incidents_by_sla(conn, utcnow())
+        stages = pipeline(conn)
+        today = datetime.now().astimezone().date()
+        appointments = appointment_pages.agenda(conn, user.name, appointment_pages.local_midnight(today),
+                                                appointment_pages.local_midnight(today + timedelta(days=1)),
+                                                status="planned")
     return render(request, "dashboard.html", user=user, my_total=my_total, group_total=group_total, overdue=overdue,
-                  running=running, failed=failed, sla=sla)
+                  running=running, failed=failed, sla=sla, stages=stages, stage_labels=STAGE_LABELS,
+                  weighted_total=sum((s.weighted for s in stages), Decimal("0.00")), appointments=appointments)
+
+
+# -- opportunities (the list behind the dashboard's pipeline) -------------------------------------------
+@router.get("/opportunities", response_class=HTMLResponse)
+def opportunities(request: Request, stage: str = "", page: int = 0) -> HTMLResponse:
+    user = require_user(request)
+    stage = stage if stage in STAGES else ""
+    with page_engine(request).db.read() as conn:
+        items, total = crm_lists.list_opportunities(conn, stage=stage or None, limit=50, offset=max(page, 0) * 50)
+        names = crm_appointments.account_names(conn, [item["account_id"] for item in items])
+    return render(request, "opportunities.html", user=user, items=items, total=total, stage=stage, page=page,
+                  stages=STAGES, stage_labels=STAGE_LABELS, names=names)
 
 
 # -- task inbox -----------------------------------------------------------------------------------------
@@ -156,7 +181,7 @@ async def unclaim(request: Request, task_id: str) -> HTMLResponse:
 
 
 def _task_page(request: Request, user: Principal, task_id: str, values: dict[str, Any] | None = None,
-               errors: dict[str, str] | None = None, message: str | None = None,
+               errors: dict[str, FieldError] | None = None, message: str | None = None,
                status_code: int = 200) -> HTMLResponse:
     engine = page_engine(request)
     task = engine.get_task(task_id)
@@ -164,7 +189,8 @@ def _task_page(request: Request, user: Principal, task_id: str, values: dict[str
         raise PageForbidden()
     schema = engine.task_form(task_id)
     instance = engine.get_instance(task.instance_id)
-    fields = fields_of(schema, values if values is not None else instance.variables)
+    context = engine.task_data(task_id)  # read-only fields show it also when a refused submission is shown again
+    fields = fields_of(schema, values if values is not None else context, context)
     return render(request, "task.html", status_code, user=user, task=task, schema=schema, fields=fields,
                   errors=errors or {}, message=message, instance=instance)
 
@@ -187,7 +213,7 @@ async def complete_task(request: Request, task_id: str) -> Response:
     try:
         engine.complete_task(task_id, data, user=user.name)
     except FormValidationError as exc:
-        errors = {e["field"].split("/")[0]: e["message"] for e in exc.errors}
+        errors = field_errors(schema, data, exc.errors)
         return _task_page(request, user, task_id, data, errors, "Bitte die markierten Felder korrigieren.", 422)
     except (InvalidState, Conflict) as exc:
         return _task_page(request, user, task_id, data, {}, str(exc), 409)
@@ -303,6 +329,8 @@ def install(app: FastAPI) -> None:
     app.include_router(quote_pages.router)
     app.include_router(board_pages.router)
     app.include_router(outbox_pages.router)
+    app.include_router(appointment_pages.router)
+    app.include_router(start_pages.router)
 
     @app.exception_handler(LoginRequired)
     async def _login(_request: Request, exc: LoginRequired) -> Response:

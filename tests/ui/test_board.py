@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from api.ui.board_pages import duration_text
 from crm import service_desk as sd
 from crm.accounts import ContactInput, create_account, create_contact
-from crm.schema import incident, incident_log, problem
+from crm.schema import incident, problem
 from engine.database import utcnow
 from tests.support.live_app import Api, live_app
 
@@ -289,7 +289,7 @@ def test_phone_capture_validates_inline_then_records(desk: Desk) -> None:
     for label in ("account", "contact_id", "category", "impact", "urgency", "summary", "description"):
         assert f'<label for="{label}">' in form.text
 
-    data = {"account": number, "contact_id": str(desk.contact_id), "category": "Internet", "impact": "high",
+    data = {"account": number, "contact_id": str(desk.contact_id), "category": "network", "impact": "high",
             "urgency": "dringend", "summary": "", "description": "Seit 8 Uhr kein Sync."}
     response = desk.post("/service-desk/incidents/new", data)
     assert response.status_code == 422
@@ -304,17 +304,9 @@ def test_phone_capture_validates_inline_then_records(desk: Desk) -> None:
     with desk.app.engine.db.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(incident)).scalar_one() == 0
 
+    # valid input starts the incident process (tests/ui/test_start_and_phone_capture.py); here it is not deployed
     response = desk.post("/service-desk/incidents/new", {**data, "urgency": "high", "summary": "Kein DSL-Sync"})
-    assert response.status_code == 303
-    incident_id = int(response.headers["location"].split("?")[0].rsplit("/", 1)[1])
-    row = desk.row(incident_id)
-    assert (row.origin, row.priority, row.contact_id, row.category) == ("phone", "P1", desk.contact_id, "Internet")
-    assert row.resolution_due - row.opened_at == timedelta(hours=4)  # gold, P1
-    page = desk.client.get(response.headers["location"])
-    assert "Störung erfasst." in page.text and "Kein DSL-Sync" in page.text and "Karl Weber" in page.text
-    with desk.app.engine.db.read() as conn:
-        log = conn.execute(sa.select(incident_log.c.text).where(incident_log.c.incident_id == incident_id)).scalar()
-    assert log == "Telefonisch aufgenommen von dora."
+    assert response.status_code == 409 and "nicht bereitgestellt" in response.text and "Kein DSL-Sync" in response.text
 
     # a contact of another customer is refused next to the field
     with desk.app.engine.db.transaction() as conn:
