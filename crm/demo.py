@@ -12,20 +12,49 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from . import booked_services, campaigns, contracts, orders, quotes
 from . import service_desk as sd
-from .accounts import ContactInput, add_address, create_account, create_contact, set_account_status
+from .accounts import (
+    ACCOUNT_NUMBER_BASE,
+    ADDRESS_KINDS,
+    SLA_CLASSES,
+    ContactInput,
+    add_address,
+    create_account,
+    create_contact,
+    search_key,
+    set_account_status,
+)
 from .activities import ActivityInput, log_activity
 from .appointments import AppointmentInput, create_appointment
+from .errors import DomainError
+from .numbering import NO_YEAR
 from .opportunities import OpportunityInput, create_opportunity
 from .positions import PositionInput
+from .pricing import PriceLine, compute_totals
 from .products import ProductInput, create_product, product_id_by_code
-from .schema import account, order_position, product
-from .sla import LEVELS
+from .schema import (
+    account,
+    account_segment,
+    activity,
+    address,
+    booked_service,
+    contact,
+    counter,
+    incident,
+    opportunity,
+    order_position,
+    product,
+    quote,
+    quote_position,
+)
+from .sla import LEVELS, deadlines, priority
+from .sql import insert_or_ignore
 
 DEMO_NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 ACCOUNT_COUNT = 50
@@ -403,16 +432,23 @@ def _load_account(conn: Connection, plan: DemoAccount, product_ids: dict[str, in
         )
 
 
-def load_demo_data(conn: Connection) -> dict[str, int]:
-    """Load what is missing; returns how many products and accounts this run created (0, 0 on a rerun)."""
-    created = {"products": 0, "accounts": 0}
+def _ensure_products(conn: Connection) -> tuple[dict[str, int], int]:
+    """The catalogue's product ids by code, creating missing products; and how many were created."""
     product_ids: dict[str, int] = {}
+    created = 0
     for item in PRODUCTS:
         existing = product_id_by_code(conn, item.code)
         if existing is None:
             existing = create_product(conn, item)
-            created["products"] += 1
+            created += 1
         product_ids[item.code] = existing
+    return product_ids, created
+
+
+def load_demo_data(conn: Connection) -> dict[str, int]:
+    """Load what is missing; returns how many products and accounts this run created (0, 0 on a rerun)."""
+    product_ids, new_products = _ensure_products(conn)
+    created = {"products": new_products, "accounts": 0}
     name, starts_on, ends_on = FAIR
     fair_id = campaigns.campaign_id_by_name(conn, name)
     if fair_id is None:
@@ -430,3 +466,194 @@ def load_demo_data(conn: Connection) -> dict[str, int]:
             _load_account(conn, plan, product_ids, fair_id)
             created["accounts"] += 1
     return created
+
+
+
+# --- the bulk data set: 10^5 generated accounts for the page bench (``silverflow demo-data --accounts N``) ---
+
+BULK_OWNER = "demo.bulk"  # marks the generated accounts, so a rerun only adds the missing ones
+BULK_BATCH = 2_000
+BULK_START = datetime(2026, 1, 1, tzinfo=UTC)  # generated records date from 1–15 January 2026: one number year
+_BULK_SPAN_SECONDS = int((DEMO_NOW - BULK_START).total_seconds())
+_BULK_STEMS = [*NAME_STEMS, "Quellwerk", "Ostwind", "Talblick", "Auenland", "Fichtel", "Gartenhof", "Isarwerk"]
+_BULK_TRADES = [*_TRADES, "Bäckerei", "Elektro", "Sanitär", "Autohaus", "Hotel"]
+_BULK_QUOTE_STATES = ("draft", "sent", "sent", "accepted", "rejected")
+_BULK_INCIDENT_STATES = ("new", "assigned", "pending", "resolved", "closed", "closed", "closed", "closed")
+_BULK_GROUPS = ("servicedesk", "support2", "provisioning")
+_BULK_STAGES = {"lead": 10, "qualified": 25, "proposal": 50, "negotiation": 75, "won": 100, "lost": 0}
+
+
+def _reserve_numbers(conn: Connection, kind: str, year: int, count: int) -> int:
+    """The first of ``count`` consecutive counter values (``numbering.next_value`` for a whole block at once), so
+    generated numbers never collide with the ones the services hand out later."""
+    insert_or_ignore(conn, counter, {"kind": kind, "year": year, "value": 0})
+    last = conn.execute(
+        counter.update()
+        .where(counter.c.kind == kind, counter.c.year == year)
+        .values(value=counter.c.value + count)
+        .returning(counter.c.value)
+    ).scalar_one()
+    return int(last) - count + 1
+
+
+def _ids_by(conn: Connection, table: sa.Table, key: str, values: list[Any]) -> dict[Any, int]:
+    """Ids of just-inserted rows by a unique column (a multi-row insert with RETURNING in row order runs one
+    statement per row on SQLite; reading the ids back is ten times faster)."""
+    column = table.c[key]
+    return {k: int(i) for k, i in conn.execute(sa.select(column, table.c.id).where(column.in_(values)))}
+
+
+def _insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(table.insert(), rows)
+
+
+@dataclass
+class _BulkAccount:
+    """One generated account with everything that hangs on it, before the database has given ids."""
+
+    row: dict[str, Any]
+    segments: list[str]
+    addresses: list[dict[str, Any]]
+    contacts: list[dict[str, Any]]
+    quote: dict[str, Any] | None = None
+    quote_lines: list[dict[str, Any]] = field(default_factory=list)
+    incident: dict[str, Any] | None = None
+    opportunity: dict[str, Any] | None = None
+    service: dict[str, Any] | None = None
+
+
+def _bulk_quote(rng: random.Random, plan: _BulkAccount, products: dict[str, Any]) -> None:
+    codes = [rng.choice(_ACCESS), "SETUP-DSL", rng.choice(["MODEM-7530", "MODEM-7590"])]
+    lines = [
+        {"line_no": n, "product_id": products[code].id, "description": products[code].name,
+         "quantity": Decimal(1), "unit_price": products[code].list_price, "vat_rate": products[code].vat_rate}
+        for n, code in enumerate(codes, start=1)
+    ]
+    totals = compute_totals(PriceLine(x["quantity"], x["unit_price"], x["vat_rate"]) for x in lines)
+    plan.quote_lines = [{**line, "total": total} for line, total in zip(lines, totals.positions, strict=True)]
+    created = plan.row["created_at"] + timedelta(hours=rng.randint(1, 48))
+    status = rng.choice(_BULK_QUOTE_STATES)
+    plan.quote = {
+        "version": 1, "status": status, "valid_until": (created + timedelta(days=30)).date(),
+        "net": totals.net, "vat": totals.vat, "gross": totals.gross, "created_at": created,
+        "sent_at": None if status == "draft" else created + timedelta(hours=1),
+        "decided_at": created + timedelta(days=3) if status in ("accepted", "rejected") else None,
+    }
+
+
+def _bulk_incident(rng: random.Random, plan: _BulkAccount) -> None:
+    impact, urgency = rng.choice(LEVELS), rng.choice(LEVELS)
+    prio = priority(impact, urgency)
+    status = rng.choice(_BULK_INCIDENT_STATES)
+    opened = BULK_START + timedelta(seconds=rng.randrange(_BULK_SPAN_SECONDS))
+    due = deadlines(plan.row["sla_class"], prio, opened)
+    done = opened + timedelta(hours=rng.randint(1, 48))
+    plan.incident = {
+        "origin": rng.choice(sd.ORIGINS), "summary": rng.choice(_FAULTS), "impact": impact, "urgency": urgency,
+        "priority": prio, "status": status, "assigned_group": None if status == "new" else rng.choice(_BULK_GROUPS),
+        "opened_at": opened, "response_due": due.response_due, "resolution_due": due.resolution_due,
+        "responded_at": None if status == "new" else opened + timedelta(minutes=20),
+        "resolved_at": done if status in ("resolved", "closed") else None,
+        "closed_at": done + timedelta(days=3) if status == "closed" else None,
+    }
+
+
+def _bulk_plan(index: int, products: dict[str, Any]) -> _BulkAccount:
+    """Every value of account number ``index`` drawn from ``random.Random(index)``: the same on every run.
+
+    All have contacts (1–3), two addresses and a first call; every second is a customer with an active access
+    service, every fourth has a quote with three positions, every fifth an opportunity, every eighth an incident.
+    """
+    rng = random.Random(index)
+    legal_form = rng.choice(_LEGAL_FORMS)
+    name = f"{rng.choice(_BULK_STEMS)} {rng.choice(_BULK_TRADES)} {index + 1} {legal_form}"
+    postal_code, city_name, _ = city = rng.choice(_CITIES)
+    street = f"{rng.choice(_STREETS)} {rng.randint(1, 120)}"
+    created = BULK_START + timedelta(seconds=rng.randrange(_BULK_SPAN_SECONDS))
+    plan = _BulkAccount(
+        row={"name": name, "name_key": search_key(name), "kind": "business", "legal_form": legal_form,
+             "status": "customer" if index % 2 == 0 else "prospect", "sla_class": rng.choice(SLA_CLASSES),
+             "owner": BULK_OWNER, "created_at": created},
+        segments=sorted(rng.sample(_SEGMENTS, rng.randint(1, 2))),
+        addresses=[{"kind": kind, "street": street, "postal_code": postal_code, "city": city_name, "country": "DE"}
+                   for kind in ADDRESS_KINDS],
+        contacts=[{**vars(_contact(rng, city, person)), "created_at": created}
+                  for person in rng.sample(_PEOPLE, rng.randint(1, 3))],
+    )
+    if index % 2 == 0:
+        plan.service = {"product_id": products[_ACCESS[index % len(_ACCESS)]].id, "quantity": Decimal(1),
+                        "billing_period": "monthly", "status": "active", "start_date": created.date(),
+                        "ip_address": f"100.{64 + index // 65536 % 64}.{index // 256 % 256}.{index % 256}",
+                        "created_at": created}
+    if index % 4 == 1:
+        _bulk_quote(rng, plan, products)
+    if index % 5 == 2:
+        stage = rng.choice(list(_BULK_STAGES))
+        plan.opportunity = {
+            "title": "Standortvernetzung", "expected_revenue": Decimal(rng.randrange(1200, 24000, 100)),
+            "probability": _BULK_STAGES[stage],
+            "expected_close": (DEMO_NOW + timedelta(days=rng.randint(7, 180))).date(),
+            "stage": stage, "source": "phone", "owner": SALES, "created_at": created,
+            "closed_at": created + timedelta(days=5) if stage in ("won", "lost") else None,
+        }
+    if index % 8 == 3:
+        _bulk_incident(rng, plan)
+    return plan
+
+
+def _write_bulk(conn: Connection, plans: list[_BulkAccount]) -> None:
+    """One batch: account numbers and document numbers reserved in blocks, then accounts and what points at them."""
+    first = _reserve_numbers(conn, "account", NO_YEAR, len(plans))
+    numbers = [f"K-{ACCOUNT_NUMBER_BASE + first + n}" for n in range(len(plans))]
+    _insert(conn, account, [{**p.row, "number": number} for number, p in zip(numbers, plans, strict=True)])
+    account_ids = _ids_by(conn, account, "number", numbers)
+    with_ids = [(account_ids[number], p) for number, p in zip(numbers, plans, strict=True)]
+    _insert(conn, account_segment, [{"account_id": i, "segment": s} for i, p in with_ids for s in p.segments])
+    _insert(conn, address, [{**a, "account_id": i} for i, p in with_ids for a in p.addresses])
+    _insert(conn, contact, [{**c, "account_id": i} for i, p in with_ids for c in p.contacts])
+    # the first person of each account is the one its call, quote, opportunity and incident name
+    first_contact = {int(a): int(c) for a, c in conn.execute(
+        sa.select(contact.c.account_id, sa.func.min(contact.c.id))
+        .where(contact.c.account_id.in_(list(account_ids.values())))
+        .group_by(contact.c.account_id)
+    )}
+    rows = [(i, first_contact[i], p) for i, p in with_ids]
+    _insert(conn, activity, [
+        {"account_id": i, "contact_id": c, "kind": "call", "author": SALES, "subject": "Erstkontakt",
+         "body": "Bedarf an Anbindung besprochen.", "occurred_at": p.row["created_at"]}
+        for i, c, p in rows
+    ])
+    _insert(conn, booked_service, [{**p.service, "account_id": i} for i, _c, p in rows if p.service])
+    _insert(conn, opportunity, [{**p.opportunity, "account_id": i, "contact_id": c}
+                                for i, c, p in rows if p.opportunity])
+    year = BULK_START.year
+    quoted = [(i, c, p.quote, p.quote_lines) for i, c, p in rows if p.quote]
+    if quoted:
+        first = _reserve_numbers(conn, "quote", year, len(quoted))
+        numbers = [f"Q-{year}-{first + n:05d}" for n in range(len(quoted))]
+        _insert(conn, quote, [{**q, "number": number, "account_id": i, "contact_id": c}
+                              for number, (i, c, q, _lines) in zip(numbers, quoted, strict=True)])
+        quote_ids = _ids_by(conn, quote, "number", numbers)
+        _insert(conn, quote_position, [{**line, "quote_id": quote_ids[number]}
+                                       for number, (*_, lines) in zip(numbers, quoted, strict=True)
+                                       for line in lines])
+    troubled = [(i, c, p.incident) for i, c, p in rows if p.incident]
+    if troubled:
+        first = _reserve_numbers(conn, "incident", year, len(troubled))
+        _insert(conn, incident, [{**row, "number": f"I-{year}-{first + n:05d}", "account_id": i, "contact_id": c}
+                                 for n, (i, c, row) in enumerate(troubled)])
+
+
+def load_bulk_accounts(conn: Connection, count: int, batch_size: int = BULK_BATCH) -> int:
+    """Make sure ``count`` generated accounts exist (the 100 000-account data set of the page bench); returns
+    how many this run added. Rows go in as multi-row inserts, not through the services that validate one record
+    at a time (minutes instead of hours); the values are what the services would write."""
+    if count < 0:
+        raise DomainError("accounts", f"the number of accounts must not be negative, got {count}")
+    existing = int(conn.execute(sa.select(sa.func.count()).where(account.c.owner == BULK_OWNER)).scalar_one())
+    product_ids, _created = _ensure_products(conn)
+    products = {row.code: row for row in conn.execute(sa.select(product).where(product.c.id.in_(product_ids.values())))}
+    for start in range(existing, count, batch_size):
+        _write_bulk(conn, [_bulk_plan(index, products) for index in range(start, min(count, start + batch_size))])
+    return max(count - existing, 0)

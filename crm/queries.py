@@ -59,6 +59,7 @@ def search_accounts(
 ) -> tuple[list[dict[str, Any]], int]:
     """Accounts whose name or number starts with (or whose name contains) the search text."""
     where: Any = sa.true()
+    by_name: Any = account.c.name
     if text.strip():
         # the casefolded search key ("straße" finds "STRASSE"); LIKE wildcards in the text match literally
         needle = search_key(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -66,10 +67,13 @@ def search_accounts(
             account.c.name_key.like(f"%{needle}%", escape="\\"),
             sa.func.lower(account.c.number).like(f"{needle}%", escape="\\"),
         )
+        # sort the matches instead of walking the name index: SQLite otherwise reads every account in name order
+        # to find 50 matches (≈ 150–250 ms at 100 000 accounts when they sort late or there are none, 30 ms so)
+        by_name = sa.func.coalesce(account.c.name, "")
     total = conn.execute(sa.select(sa.func.count()).select_from(account).where(where)).scalar_one()
     rows = _rows(
         conn,
-        sa.select(account).where(where).order_by(account.c.name, account.c.id).limit(limit).offset(offset),
+        sa.select(account).where(where).order_by(by_name, account.c.id).limit(limit).offset(offset),
     )
     return rows, int(total)
 
