@@ -29,7 +29,7 @@ from connectors.supplier import SupplierConfig
 from engine.database import Database
 from engine.runtime import Engine
 
-from . import openapi, problems
+from . import identity_actions, openapi, problems
 from .identity import Identity, LoginLimiter
 from .routes import (
     crm,
@@ -66,6 +66,7 @@ def shipped_registry(database: Database, registrar: RegistrarConfig | None = Non
     contract_actions.register(registry, database.engine)
     campaign_actions.register(registry, database.engine)
     staff_actions.register(registry, database.engine)
+    identity_actions.register(registry, database.engine)
     billing.register(registry, database.engine)
     registrar_connector.register(registry, registrar or RegistrarConfig.from_env())
     supplier_connector.register(registry, supplier or SupplierConfig.from_env())

@@ -98,6 +98,15 @@ class Principal:
 
 
 @dataclass(frozen=True)
+class UserProfile:
+    """What a process may know of a person: the name to show and where mail reaches them."""
+
+    username: str
+    display_name: str
+    email: str | None
+
+
+@dataclass(frozen=True)
 class CreatedKey:
     id: str
     name: str
@@ -147,6 +156,12 @@ class Identity:
             return False
         self.add_user(conn, username, password, roles, groups, display_name)
         return True
+
+    def profile(self, conn: Connection, username: str) -> UserProfile | None:
+        """The user's display name and e-mail address; None for an unknown name."""
+        row = conn.execute(sa.select(app_user.c.username, app_user.c.display_name, app_user.c.email)
+                           .where(app_user.c.username == username)).first()
+        return None if row is None else UserProfile(row.username, row.display_name, row.email or None)
 
     def verify_password(self, conn: Connection, username: str, password: str) -> Principal | None:
         row = conn.execute(sa.select(app_user).where(app_user.c.username == username)).first()

@@ -11,15 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from . import validation as v
+from .appointments import AppointmentInput, create_appointment
 from .errors import DomainError
 from .schema import (
+    appointment,
+    appointment_participant,
     document,
     expense_claim,
     expense_item,
@@ -45,6 +49,8 @@ EXPENSE_CATEGORIES = ("travel", "hotel", "meals", "per_diem", "other")
 NO_RECEIPT_NEEDED = ("per_diem",)
 CERTIFICATE_AFTER_DAYS = 3
 COUNTED = ("submitted", "approved")  # requests that use up vacation days
+CALENDAR_ZONE = ZoneInfo("Europe/Berlin")  # whose midnight a vacation day starts at
+CALENDAR_CHUNK_DAYS = 14  # an appointment lasts at most 14 days, so longer vacations take several
 
 
 def _employee(name: str) -> str:
@@ -114,6 +120,65 @@ def submit_time_entry(
         description=v.optional_text("description", description, 500),
     )
     return _insert(conn, time_entry, values)
+
+
+@dataclass(frozen=True)
+class TimeSheetLine:
+    work_date: date
+    project: str
+    hours: Decimal
+    description: str | None = None
+
+
+def submit_time_sheet(
+    conn: Connection,
+    employee: str,
+    week_start: date,
+    lines: Sequence[TimeSheetLine],
+    now: datetime | None = None,
+) -> list[int]:
+    """A week's entries at once (all or none): the week starts on a Monday and every entry lies in it.
+
+    A refused entry names its position (``entries[2].hours``), so the employee knows which line to fix.
+    """
+    if week_start.weekday() != 0:
+        raise DomainError("week_start", f"week_start must be a Monday, {week_start} is not")
+    if not lines:
+        raise DomainError("entries", "a time sheet needs at least one entry")
+    week_end = week_start + timedelta(days=6)
+    ids: list[int] = []
+    for i, line in enumerate(lines):
+        if not week_start <= line.work_date <= week_end:
+            raise DomainError(f"entries[{i}].date", f"{line.work_date} is not in the week {week_start}–{week_end}")
+        try:
+            ids.append(submit_time_entry(conn, employee, line.work_date, line.project, line.hours,
+                                         line.description, now))
+        except DomainError as exc:
+            raise DomainError(f"entries[{i}].{exc.field}", exc.message) from None
+    return ids
+
+
+def submitted_time_sheet(conn: Connection, employee: str, lines: Sequence[TimeSheetLine]) -> list[int] | None:
+    """The ids of an identical sheet already waiting for a decision (a repeated submission), else None."""
+    ids: list[int] = []
+    for line in lines:
+        found = conn.execute(
+            sa.select(time_entry.c.id).where(
+                time_entry.c.employee == employee,
+                time_entry.c.status == "submitted",
+                time_entry.c.work_date == line.work_date,
+                time_entry.c.project == line.project,
+                time_entry.c.hours == line.hours,
+                time_entry.c.description.is_(None)
+                if line.description is None
+                else time_entry.c.description == line.description,
+                time_entry.c.id.notin_(ids),
+            ).order_by(time_entry.c.id)
+        ).scalar()
+        if found is None:
+            return None
+        ids.append(int(found))
+    return ids
 
 
 @dataclass(frozen=True)
@@ -258,6 +323,58 @@ def request_vacation(
     return _insert(conn, vacation_request, values)
 
 
+def submitted_request(
+    conn: Connection, kind: str, employee: str, **fields: object
+) -> int | None:
+    """A submitted or approved request of ``kind`` with exactly these field values (a repeated submission)."""
+    table = request_table(kind)
+    query = sa.select(table.c.id).where(table.c.employee == employee, table.c.status.in_(COUNTED))
+    for name, value in fields.items():
+        query = query.where(table.c[name] == value)
+    found = conn.execute(query.order_by(table.c.id)).scalar()
+    return None if found is None else int(found)
+
+
+def vacation_topic(request_id: int) -> str:
+    return f"Urlaub (Antrag {request_id})"
+
+
+def book_vacation_calendar(conn: Connection, request_id: int, now: datetime | None = None) -> list[int]:
+    """Block the employee's calendar for an approved vacation, from the first day's midnight to the end of the
+    last day (local time), in appointments of at most two weeks; already booked → the same ids again.
+
+    An appointment of the employee in that time is refused (``participants``): they move it first.
+    """
+    _table, row = request_row(conn, "vacation_request", request_id)
+    if row.status != "approved":
+        raise DomainError("status", f"vacation request {request_id} is {row.status}, not approved")
+    topic = vacation_topic(request_id)
+    booked = [
+        int(r.id)
+        for r in conn.execute(
+            sa.select(appointment.c.id)
+            .join(appointment_participant, appointment_participant.c.appointment_id == appointment.c.id)
+            .where(
+                appointment.c.topic == topic,
+                appointment.c.status == "planned",
+                appointment_participant.c.participant == row.employee,
+            )
+            .order_by(appointment.c.starts_at)
+        )
+    ]
+    if booked:
+        return booked
+    ids: list[int] = []
+    first: date = row.first_day
+    while first <= row.last_day:
+        last = min(row.last_day, first + timedelta(days=CALENDAR_CHUNK_DAYS - 1))
+        starts = datetime.combine(first, time(), CALENDAR_ZONE)
+        ends = datetime.combine(last + timedelta(days=1), time(), CALENDAR_ZONE)
+        ids.append(create_appointment(conn, AppointmentInput(topic, starts, ends, [row.employee]), now))
+        first = last + timedelta(days=1)
+    return ids
+
+
 def certificate_needed(first_day: date, last_day: date) -> bool:
     return (last_day - first_day).days + 1 > CERTIFICATE_AFTER_DAYS
 
@@ -290,7 +407,6 @@ def attach_certificate(conn: Connection, sick_note_id: int, document_id: int) ->
         raise DomainError("sick_note_id", f"sick note {sick_note_id} does not exist")
 
 
-
 def request_table(kind: str) -> sa.Table:
     """The table of a kind of staff request (a key of ``REQUEST_TABLES``)."""
     table = REQUEST_TABLES.get(kind)
@@ -305,6 +421,7 @@ def request_row(conn: Connection, kind: str, request_id: int) -> tuple[sa.Table,
     if row is None:
         raise DomainError("id", f"{kind} {request_id} does not exist")
     return table, row
+
 
 def decide(
     conn: Connection, kind: str, request_id: int, approve: bool, decided_by: str, now: datetime | None = None
