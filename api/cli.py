@@ -100,9 +100,11 @@ DEMO_USERS = [
 
 
 def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
+    if args.accounts < 0:
+        raise UsageError(f"--accounts must not be negative, got {args.accounts}")
     paths = [p for p in (settings.processes_dir, settings.forms_dir) if p.exists()]
     _deploy(settings, paths, "demo-data")
-    from crm.demo import load_demo_data
+    from crm.demo import BULK_OWNER, load_bulk_accounts, load_demo_data
 
     from .identity import Identity
 
@@ -112,11 +114,35 @@ def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
         for username, password, roles, groups in DEMO_USERS:
             identity.ensure_user(conn, username, password, roles, groups)
         load_demo_data(conn)
+        bulk = load_bulk_accounts(conn, args.accounts) if args.accounts else 0
     print("demo CRM data loaded (products, accounts, contacts, quotes, orders, incidents)")
+    if args.accounts:
+        print(f"{bulk} generated accounts added ({args.accounts} requested, owner {BULK_OWNER})")
+    if args.instances:
+        print(f"demo process instances started: {len(_seed_instances(engine, args.local_systems))}")
     print("demo users (username / password — roles):")
     for username, password, roles, groups in DEMO_USERS:
         print(f"  {username:12s} / {password:24s} — {', '.join(roles)}; groups {', '.join(groups) or '-'}")
     return 0
+
+
+def _seed_instances(engine: Any, with_local_systems: bool) -> list[str]:
+    """Demo instances; with the local systems (SMTP sink, simulators) up meanwhile, so mails and partner calls of
+    the scenarios go through instead of waiting for their retries."""
+    from .demo_instances import seed_instances
+    from .local_systems import start_local_systems
+
+    systems = None
+    if with_local_systems:
+        try:
+            systems = start_local_systems("http://127.0.0.1:8000/api/v1/integrations/supplier/shipments", "-")
+        except OSError as exc:  # a running `make run` holds the ports: its worker moves the instances on
+            print(f"local systems not started ({exc}); the demo instances wait for them", file=sys.stderr)
+    try:
+        return seed_instances(engine)
+    finally:
+        if systems is not None:
+            systems.stop()
 
 
 def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
@@ -264,7 +290,15 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--user", default=None, help="who deploys (recorded with the version)")
     deploy.set_defaults(func=cmd_deploy)
 
-    sub.add_parser("demo-data", help="deploy the shipped processes and forms").set_defaults(func=cmd_demo_data)
+    demo = sub.add_parser("demo-data", help="deploy the shipped processes and forms, load the demo CRM data and "
+                                            "users, start demo process instances at different stages")
+    demo.add_argument("--no-instances", dest="instances", action="store_false",
+                      help="no demo process instances")
+    demo.add_argument("--local-systems", action="store_true",
+                      help="run the SMTP sink and the partner simulators while the demo instances start")
+    demo.add_argument("--accounts", type=int, default=0, metavar="N",
+                      help="also generate N bulk accounts (e.g. 100000, the data set of bench/ui_pages.py)")
+    demo.set_defaults(func=cmd_demo_data)
 
     user = sub.add_parser("user", help="manage users").add_subparsers(dest="user_command", required=True)
     user_add = user.add_parser("add", help="add a user (password from --password or standard input)")
