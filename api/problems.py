@@ -50,7 +50,8 @@ def problem(status: int, title: str, detail: str, kind: str, errors: list[dict[s
 
 
 def _field(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    # only the leading location is dropped: a field may itself be called "body" (an activity's text)
+    parts = [str(p) for p in (loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc)]
     return ".".join(parts) or "(request)"
 
 

@@ -190,12 +190,6 @@ class ContactInput:
     marketing_opt_out: bool = False
 
 
-def _flag(field: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise DomainError(field, f"{field} must be true or false, got {value!r}")
-    return value
-
-
 # one check per editable contact field, shared by create and update so both accept and refuse the same input
 _CONTACT_CHECKS: dict[str, Callable[[Any], object]] = {
     "salutation": lambda x: v.one_of("salutation", x, SALUTATIONS),
@@ -206,7 +200,7 @@ _CONTACT_CHECKS: dict[str, Callable[[Any], object]] = {
     "email": v.email,
     "phone": v.phone,
     "preferred_language": lambda x: v.one_of("preferred_language", x, LANGUAGES),
-    "marketing_opt_out": lambda x: _flag("marketing_opt_out", x),
+    "marketing_opt_out": lambda x: v.flag("marketing_opt_out", x),
 }
 
 

@@ -32,9 +32,15 @@ class ActivityInput:
     occurred_at: datetime | None = None
 
 
-def _exists(conn: Connection, table: sa.Table, row_id: int, field: str) -> None:
-    if conn.execute(sa.select(table.c.id).where(table.c.id == row_id)).first() is None:
-        raise DomainError(field, f"{field} {row_id} does not exist")
+def _subject(value: object) -> str:
+    return v.required_text("subject", value, 300)
+
+
+def _body(value: object) -> str | None:
+    """The text as written (line breaks and spacing are part of a note); no length limit beyond the column."""
+    if value is not None and not isinstance(value, str):
+        raise DomainError("body", f"body must be text, got {value!r}")
+    return value
 
 
 def log_activity(conn: Connection, data: ActivityInput, now: datetime | None = None) -> int:
@@ -53,22 +59,41 @@ def log_activity(conn: Connection, data: ActivityInput, now: datetime | None = N
     if account_id is None and data.contact_id is None:
         raise DomainError("account_id", "an activity needs an account or a contact")
     if account_id is not None:
-        _exists(conn, account, account_id, "account_id")
+        v.reference(conn, account, account_id, "account_id")
     if data.campaign_id is not None:
-        _exists(conn, campaign, data.campaign_id, "campaign_id")
+        v.reference(conn, campaign, data.campaign_id, "campaign_id")
     values = {
         "account_id": account_id,
         "contact_id": data.contact_id,
         "campaign_id": data.campaign_id,
         "kind": v.one_of("kind", data.kind, KINDS),
-        "subject": v.required_text("subject", data.subject, 300),
+        "subject": _subject(data.subject),
         "author": v.required_text("author", data.author, 200),
-        "body": data.body,
+        "body": _body(data.body),
         "occurred_at": v.timestamp(now)
         if data.occurred_at is None
         else v.aware("occurred_at", data.occurred_at),
     }
     return int(conn.execute(activity.insert().values(**values).returning(activity.c.id)).scalar_one())
+
+
+_UPDATABLE = ("subject", "body", "campaign_id")
+
+
+def update_activity(conn: Connection, activity_id: int, **changes: object) -> None:
+    """Correct what a contact moment says or which campaign it belongs to (the PATCH of the REST layer), checked
+    as on creation; who recorded it, when it happened and with whom stay: that is the history."""
+    v.reference(conn, activity, activity_id, "activity_id")
+    v.changeable(changes, _UPDATABLE)
+    values: dict[str, object] = {}
+    if "subject" in changes:
+        values["subject"] = _subject(changes["subject"])
+    if "body" in changes:
+        values["body"] = _body(changes["body"])
+    if "campaign_id" in changes:
+        values["campaign_id"] = v.reference(conn, campaign, changes["campaign_id"], "campaign_id")
+    if values:
+        conn.execute(activity.update().where(activity.c.id == activity_id).values(**values))
 
 
 def timeline(

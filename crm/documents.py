@@ -10,12 +10,15 @@ the sha256, so a damaged file is noticed instead of being sent to a customer.
 from __future__ import annotations
 
 import hashlib
+import mimetypes
 import os
 import re
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -29,6 +32,30 @@ ENV_DIR = "SILVERFLOW_DOCUMENTS_DIR"
 MAX_SIZE = 50 * 1024 * 1024
 _MIME = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}$")
 _LINKS = {"quote_id": quote, "order_id": order, "invoice_id": invoice, "activity_id": activity}
+_ZIP = (b"PK\x03\x04",)  # office formats are zip containers
+_OLE = (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",)  # legacy Word/Excel
+TEXT = ()  # no signature: checked for NUL bytes instead
+# What a customer file may be (letters, scans, contracts, e-invoices) and how its first bytes begin: a
+# browser or a script may send any type; these are the ones staff can open safely, and the signature keeps a
+# renamed executable from passing as a PDF.
+ACCEPTED_TYPES: dict[str, tuple[bytes, ...]] = {
+    "application/pdf": (b"%PDF-",),
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/tiff": (b"II*\x00", b"MM\x00*"),
+    "text/plain": TEXT,
+    "text/csv": TEXT,
+    "application/xml": TEXT,
+    "text/xml": TEXT,
+    "message/rfc822": TEXT,
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": _ZIP,
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": _ZIP,
+    "application/vnd.oasis.opendocument.text": _ZIP,
+    "application/vnd.oasis.opendocument.spreadsheet": _ZIP,
+    "application/msword": _OLE,
+    "application/vnd.ms-excel": _OLE,
+}
+UNKNOWN_TYPES = ("", "application/octet-stream")  # what clients send when they do not know
 
 
 @dataclass(frozen=True)
@@ -147,6 +174,49 @@ def _check_links(conn: Connection, links: DocumentLinks) -> None:
             raise DomainError(field, f"{field} {row_id} does not exist")
         if owner.account_id != links.account_id:
             raise DomainError(field, f"{field} {row_id} belongs to another account than account_id")
+
+
+def accepted_type(data: bytes, mime_type: str | None, file_name: str) -> str:
+    """The MIME type an upload is stored with: the declared one (or, when the client did not know, the one its
+    file name suggests), if it is an accepted type and the bytes look like it.
+
+    An unaccepted type raises ``DomainError("mime_type")``, bytes that contradict the type ``DomainError("data")``.
+    """
+    mime = (mime_type or "").split(";")[0].strip().lower()
+    if mime in UNKNOWN_TYPES:
+        mime = (mimetypes.guess_type(file_name, strict=False)[0] or "").lower()
+    if mime not in ACCEPTED_TYPES:
+        raise DomainError(
+            "mime_type",
+            f"files of type {mime or 'unknown'!r} are not accepted (accepted: {', '.join(ACCEPTED_TYPES)})",
+        )
+    signatures = ACCEPTED_TYPES[mime]
+    looks_right = b"\x00" not in data if signatures == TEXT else data.startswith(signatures)
+    if data and not looks_right:
+        raise DomainError("data", f"the content of {file_name!r} is not of type {mime}")
+    return mime
+
+
+def list_documents(
+    conn: Connection,
+    account_id: int,
+    *,
+    links: Mapping[str, int] | None = None,
+    text: str = "",
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of the account's documents, newest first; ``links`` keeps those linked to these records (keys
+    ``quote_id``, ``order_id``, ``invoice_id``, ``activity_id``), ``text`` those whose file name contains it."""
+    where: list[Any] = [document.c.account_id == account_id]
+    for link, row_id in (links or {}).items():
+        where.append(document.c[v.one_of("links", link, tuple(_LINKS))] == row_id)
+    needle = text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    if needle:
+        where.append(sa.func.lower(document.c.file_name).like(f"%{needle}%", escape="\\"))
+    total = conn.execute(sa.select(sa.func.count()).select_from(document).where(*where)).scalar_one()
+    query = sa.select(document).where(*where).order_by(document.c.id.desc()).limit(limit).offset(offset)
+    return [dict(row._mapping) for row in conn.execute(query)], int(total)
 
 
 def get_document(conn: Connection, document_id: int) -> sa.Row[tuple[object, ...]]:

@@ -44,10 +44,11 @@ from .accounts import (
     set_account_status,
     set_segments,
     update_account,
+    update_contact,
 )
 from .errors import DomainError
-from .products import CATEGORIES, KINDS, PROVISIONING_STEPS, ProductInput, create_product, product_id_by_code
-from .salutation import LANGUAGES, SALUTATIONS, letter_salutation
+from .products import CATEGORIES, KINDS, ProductInput, create_product, product_id_by_code, update_product
+from .salutation import letter_salutation
 from .schema import account, account_segment, address, contact, counter, product, product_step
 from .sql import insert_or_ignore
 
@@ -452,20 +453,11 @@ def _import_contact(conn: Connection, values: dict[str, Any], present: set[str]
             preferred_language=values.get("preferred_language") or "de",
             marketing_opt_out=bool(values.get("marketing_opt_out")))
         return "created", create_contact(conn, data, account_id, now=values.get("created_at")), key
-    checks: dict[str, Callable[[Any], Any]] = {
-        "academic_title": lambda x: v.optional_text("academic_title", x, 50),
-        "role": lambda x: v.optional_text("role", x, 100),
-        "phone": v.phone,
-    }
-    changes = {name: check(values[name]) for name, check in checks.items() if name in present}
-    if values.get("salutation"):
-        changes["salutation"] = v.one_of("salutation", values["salutation"], SALUTATIONS)
-    if values.get("preferred_language"):
-        changes["preferred_language"] = v.one_of("preferred_language", values["preferred_language"], LANGUAGES)
-    if values.get("marketing_opt_out") is not None:
-        changes["marketing_opt_out"] = values["marketing_opt_out"]
-    if changes:
-        conn.execute(contact.update().where(contact.c.id == existing).values(**changes))
+    # a blank cell clears an optional field, but leaves one with a default (salutation, language, opt-out) as it is
+    changes: dict[str, Any] = {name: values[name] for name in ("academic_title", "role", "phone") if name in present}
+    changes.update({name: values[name] for name in ("salutation", "preferred_language", "marketing_opt_out")
+                    if values.get(name) is not None})
+    update_contact(conn, existing, **changes)
     return "updated", existing, key
 
 
@@ -502,29 +494,13 @@ def _import_product(conn: Connection, values: dict[str, Any], present: set[str]
             active=True if values.get("active") is None else bool(values["active"]),
             provisioning_steps=tuple(values.get("provisioning_steps") or ()))
         return "created", create_product(conn, data), code
-    changes: dict[str, Any] = {}
-    if "name" in present:
-        changes["name"] = v.required_text("name", values["name"], 200)
-    if "description" in present:
-        changes["description"] = v.optional_text("description", values["description"], 10000)
-    if values.get("category"):
-        changes["category"] = v.one_of("category", values["category"], CATEGORIES)
-    if values.get("kind"):
-        changes["kind"] = v.one_of("kind", values["kind"], KINDS)
-    if values.get("list_price") is not None:
-        changes["list_price"] = v.money("list_price", values["list_price"])
-    if values.get("vat_rate") is not None:
-        changes["vat_rate"] = v.vat_rate(values["vat_rate"])
-    if values.get("active") is not None:
-        changes["active"] = values["active"]
-    if changes:
-        conn.execute(product.update().where(product.c.id == existing).values(**changes))
+    # a blank cell clears the description (and the steps), but leaves a field with a default as it is
+    changes: dict[str, Any] = {name: values[name] for name in ("name", "description") if name in present}
+    changes.update({name: values[name] for name in ("category", "kind", "list_price", "vat_rate", "active")
+                    if values.get(name) is not None})
     if "provisioning_steps" in present:
-        steps = sorted({v.one_of("provisioning_steps", s, PROVISIONING_STEPS)
-                        for s in values["provisioning_steps"] or ()})
-        conn.execute(product_step.delete().where(product_step.c.product_id == existing))
-        if steps:
-            conn.execute(product_step.insert(), [{"product_id": existing, "step": s} for s in steps])
+        changes["provisioning_steps"] = values["provisioning_steps"] or ()
+    update_product(conn, existing, **changes)
     return "updated", existing, code
 
 
@@ -558,14 +534,46 @@ def account_rows(conn: Connection) -> list[dict[str, Any]]:
 
 
 def product_rows(conn: Connection) -> list[dict[str, Any]]:
-    """Every product with its provisioning steps (the product list lacks them), by category and code."""
-    items = _rows(conn, sa.select(product).order_by(product.c.category, product.c.code))
+    """Every product with its provisioning steps, by category and code."""
+    return list_products(conn, limit=None)[0]
+
+
+def list_products(conn: Connection, text: str = "", *, category: str | None = None, kind: str | None = None,
+                  active: bool | None = None, limit: int | None = 50, offset: int = 0
+                  ) -> tuple[list[dict[str, Any]], int]:
+    """Products whose code or name contains the text (case-insensitive), of a category, kind or active state, by
+    category and code, with their provisioning steps: the catalogue list and the export the import reads back."""
+    where: list[Any] = []
+    if category is not None:
+        where.append(product.c.category == v.one_of("category", category, CATEGORIES))
+    if kind is not None:
+        where.append(product.c.kind == v.one_of("kind", kind, KINDS))
+    if active is not None:
+        where.append(product.c.active.is_(v.flag("active", active)))
+    pattern = _contains_pattern(text)
+    if pattern is not None:
+        where.append(sa.or_(*[sa.func.lower(column).like(pattern, escape="\\")
+                              for column in (product.c.code, product.c.name)]))
+    total = conn.execute(sa.select(sa.func.count()).select_from(product).where(*where)).scalar_one()
+    items = _rows(conn, sa.select(product).where(*where).order_by(product.c.category, product.c.code)
+                  .limit(limit).offset(offset))
     steps: dict[int, list[str]] = {}
-    for product_id, step in conn.execute(
-            sa.select(product_step.c.product_id, product_step.c.step).order_by(product_step.c.step)):
-        steps.setdefault(int(product_id), []).append(str(step))
-    return [{**{name: item.get(name) for name in PRODUCT_COLUMNS}, "provisioning_steps": steps.get(item["id"], [])}
+    if items:
+        for product_id, step in conn.execute(
+                sa.select(product_step.c.product_id, product_step.c.step)
+                .where(product_step.c.product_id.in_([item["id"] for item in items])).order_by(product_step.c.step)):
+            steps.setdefault(int(product_id), []).append(str(step))
+    rows = [{**{name: item.get(name) for name in PRODUCT_COLUMNS}, "provisioning_steps": steps.get(item["id"], [])}
             for item in items]
+    return rows, int(total)
+
+
+def _contains_pattern(text: str) -> str | None:
+    """A LIKE pattern for "contains the text" (casefolded, spaces collapsed, wildcards literal); None: no text."""
+    needle = " ".join(text.replace("\x00", "").casefold().split())
+    if not needle:
+        return None
+    return "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def list_contacts(conn: Connection, text: str = "", account_id: int | None = None, limit: int = 50,
@@ -575,9 +583,8 @@ def list_contacts(conn: Connection, text: str = "", account_id: int | None = Non
     where: list[Any] = []
     if account_id is not None:
         where.append(contact.c.account_id == account_id)
-    needle = " ".join(text.replace("\x00", "").casefold().split())
-    if needle:
-        pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    pattern = _contains_pattern(text)
+    if pattern is not None:
         where.append(sa.or_(*[sa.func.lower(column).like(pattern, escape="\\") for column in (
             contact.c.last_name, contact.c.first_name, contact.c.email, account.c.name, account.c.number)]))
     source = contact.outerjoin(account, account.c.id == contact.c.account_id)

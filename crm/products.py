@@ -16,6 +16,7 @@ from .schema import product, product_step
 KINDS = ("hardware", "setup_fee", "recurring_monthly", "recurring_yearly")
 PROVISIONING_STEPS = ("domain", "ip", "hardware")
 CATEGORIES = ("access", "voice", "housing", "domain", "ip", "hardware")
+MAX_ID = 2**31 - 1  # what an id column holds on every database
 
 
 @dataclass(frozen=True)
@@ -95,15 +96,15 @@ def update_product(conn: Connection, product_id: int, **changes: object) -> None
         if name in changes and changes[name] is not None and not isinstance(changes[name], str):
             raise DomainError(name, f"{name} must be text, got {changes[name]!r}")
     if "name" in changes:
-        values["name"] = v.required_text("name", changes["name"], 200)  # type: ignore[arg-type]
+        values["name"] = v.required_text("name", changes["name"], 200)
     if "description" in changes:
-        values["description"] = v.optional_text("description", changes["description"], 10000)  # type: ignore[arg-type]
+        values["description"] = v.optional_text("description", changes["description"], 10000)
     if "category" in changes:
-        values["category"] = v.one_of("category", changes["category"], CATEGORIES)  # type: ignore[arg-type]
+        values["category"] = v.one_of("category", changes["category"], CATEGORIES)
     if "kind" in changes:
-        values["kind"] = v.one_of("kind", changes["kind"], KINDS)  # type: ignore[arg-type]
+        values["kind"] = v.one_of("kind", changes["kind"], KINDS)
     if "list_price" in changes:
-        values["list_price"] = v.money("list_price", changes["list_price"])  # type: ignore[arg-type]
+        values["list_price"] = v.money("list_price", changes["list_price"])
     if "vat_rate" in changes:
         values["vat_rate"] = v.vat_rate(changes["vat_rate"])  # type: ignore[arg-type]
     if "active" in changes:
@@ -122,3 +123,21 @@ def update_product(conn: Connection, product_id: int, **changes: object) -> None
         conn.execute(product_step.delete().where(product_step.c.product_id == product_id))
         if steps:
             conn.execute(product_step.insert(), [{"product_id": product_id, "step": s} for s in steps])
+
+
+def product_view(conn: Connection, product_id: int) -> dict[str, object]:
+    """One product with its provisioning steps (what the catalogue list leaves out)."""
+    row = conn.execute(sa.select(product).where(product.c.id == product_id)).one_or_none()
+    if row is None:
+        raise DomainError("product_id", f"product {product_id} does not exist")
+    return {**row._mapping, "provisioning_steps": provisioning_steps(conn, [product_id]).get(product_id, [])}
+
+
+def product_id_by_reference(conn: Connection, reference: str) -> int:
+    """The product a caller names by its code (what people know) or, failing that, by its numeric id."""
+    found = product_id_by_code(conn, reference)
+    if found is None and reference.isascii() and reference.isdigit() and int(reference) <= MAX_ID:
+        found = conn.execute(sa.select(product.c.id).where(product.c.id == int(reference))).scalar_one_or_none()
+    if found is None:
+        raise DomainError("product", f"no product has the code or id {reference!r}")
+    return int(found)

@@ -110,7 +110,6 @@ def assign_incident(
     )
 
 
-
 def reassign_incident(conn: Connection, incident_id: int, group: str, assignee: str | None = None) -> None:
     """Route an already assigned incident to another group or person; its status stays ``assigned``.
 
@@ -138,6 +137,7 @@ def route_incident(
         reassign_incident(conn, incident_id, group, assignee)
     else:
         assign_incident(conn, incident_id, group, assignee, now)
+
 
 def set_pending(conn: Connection, incident_id: int) -> None:
     """Waiting for the customer or a supplier."""
@@ -293,7 +293,6 @@ def sla_violations(
                 {"incident_id": row.id, "number": row.number, "priority": row.priority, "missed": late}
             )
     return report
-
 
 
 PROBLEM_TEXTS = ("root_cause", "workaround")

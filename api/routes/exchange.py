@@ -9,6 +9,7 @@ but for the ids.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -28,6 +29,7 @@ from ..models import MAX_INT, Camel
 from ..problems import ApiProblem
 from ..security import require
 from .definitions import engine_of
+from .service_desk import Text
 
 router = APIRouter(tags=["exchange"])
 MAX_UPLOAD = 10 * 1024 * 1024
@@ -74,38 +76,66 @@ def _unreadable(field: str, message: str) -> ApiProblem:
                       [{"field": field, "message": message}])
 
 
-async def _upload(request: Request) -> bytes:
-    """The file of a multipart upload (field ``file``) or the request body itself; at most MAX_UPLOAD bytes."""
-    too_large = ApiProblem(413, "Too large", f"the file is larger than {MAX_UPLOAD // 1024 // 1024} MiB", "too-large")
+@dataclass(frozen=True)
+class Upload:
+    """A file sent by a client: its bytes, the name and type the client gave, and the other form fields."""
+
+    content: bytes
+    file_name: str | None = None
+    content_type: str | None = None
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+MULTIPART_OVERHEAD = 64 * 1024  # boundaries, part headers and a few small fields around the file
+
+
+async def read_upload(request: Request, max_size: int, what: str = "the CSV file", raw_body: bool = True) -> Upload:
+    """The file of a multipart upload (field ``file``) or, with ``raw_body``, the request body itself.
+
+    Larger than ``max_size`` is a 413 — decided from ``Content-Length`` before anything is parsed or spooled when
+    the client sends it, else after reading at most one byte more than allowed.
+    """
+    too_large = ApiProblem(413, "Too large", f"the file is larger than {max_size // 1024 // 1024} MiB", "too-large",
+                           [{"field": "file", "message": f"at most {max_size} bytes"}])
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_size + MULTIPART_OVERHEAD:
+        raise too_large
     if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         try:
             form = await request.form(max_files=1, max_fields=10)
         except Exception as exc:  # starlette raises its own error types for broken multipart bodies
             raise _unreadable("file", f"the multipart body cannot be read: {exc}") from None
         upload = form.get("file")
+        fields = {name: value for name, value in form.items() if name != "file" and isinstance(value, str)}
         if isinstance(upload, UploadFile):
-            content = await upload.read(MAX_UPLOAD + 1)
-        elif isinstance(upload, str):
+            content = await upload.read(max_size + 1)
+            if len(content) > max_size:
+                raise too_large
+            return Upload(content, upload.filename, upload.content_type, fields)
+        if isinstance(upload, str) and raw_body:
             content = upload.encode()
         else:
-            raise _unreadable("file", "upload the CSV file in the form field 'file'")
-    else:
+            raise _unreadable("file", f"upload {what} in the form field 'file'")
+    elif raw_body:
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
-            if size > MAX_UPLOAD:
+            if size > max_size:
                 raise too_large
             chunks.append(chunk)
         content = b"".join(chunks)
-    if len(content) > MAX_UPLOAD:
+    else:
+        raise ApiProblem(415, "Unsupported media type", f"send {what} as multipart/form-data (field 'file')",
+                         "unsupported-media-type", [{"field": "file", "message": "multipart/form-data expected"}])
+    if len(content) > max_size:
         raise too_large
-    return content
+    return Upload(content)
 
 
 async def _import(request: Request, kind: crm_exchange.ImportKind, dry_run: bool, principal: Principal
                   ) -> dict[str, Any]:
-    content = await _upload(request)
+    content = (await read_upload(request, MAX_UPLOAD)).content
 
     def run() -> dict[str, Any]:
         with engine_of(request).db.transaction() as conn:
@@ -218,3 +248,46 @@ def account_contacts_vcard(request: Request, account_id: Annotated[int, Path(ge=
         text = crm_exchange.contacts_vcard(conn, ids, version)
         number = crm_accounts.get_account(conn, account_id).number
     return _vcard_response(text, f"{number}-contacts")
+
+
+class ContactPatch(Camel):
+    """A person's data; ``null`` clears an optional field (the last name stays required)."""
+
+    salutation: Text | None = Field(default=None, max_length=20)
+    academic_title: Text | None = Field(default=None, max_length=50)
+    first_name: Text | None = Field(default=None, max_length=100)
+    last_name: Text | None = Field(default=None, max_length=100)
+    role: Text | None = Field(default=None, max_length=100)
+    email: Text | None = Field(default=None, max_length=254)
+    phone: Text | None = Field(default=None, max_length=40)
+    preferred_language: Text | None = Field(default=None, max_length=5)
+    marketing_opt_out: bool | None = None
+
+
+def _contact(conn: Any, contact_id: int) -> dict[str, Any]:
+    """The contact with its letter salutation, or 404 (registered after ``.vcf`` so that path stays a vCard)."""
+    try:
+        row = crm_accounts.get_contact(conn, contact_id)
+    except DomainError as exc:
+        raise NotFound(str(exc)) from exc
+    return {**camel_row(dict(row._mapping)), "letterSalutation": crm_accounts.contact_salutation(conn, contact_id)}
+
+
+@router.get("/contacts/{contact_id}")
+def get_contact(request: Request, contact_id: Annotated[int, Path(ge=1, le=MAX_INT)],
+                _p: Annotated[Principal, Depends(require())]) -> dict[str, Any]:
+    with engine_of(request).db.read() as conn:
+        return _contact(conn, contact_id)
+
+
+@router.patch("/contacts/{contact_id}")
+def patch_contact(request: Request, contact_id: Annotated[int, Path(ge=1, le=MAX_INT)], body: ContactPatch,
+                  _p: Annotated[Principal, Depends(require("clerk", "manager", "integration"))]) -> dict[str, Any]:
+    """Change a person's data, checked as on creation (phone to E.164, e-mail, salutation, language)."""
+    with engine_of(request).db.transaction() as conn:
+        _contact(conn, contact_id)
+        try:
+            crm_accounts.update_contact(conn, contact_id, **body.model_dump(exclude_unset=True))
+        except DomainError as exc:
+            raise DomainError(camel_key(exc.field), exc.message) from exc
+        return _contact(conn, contact_id)

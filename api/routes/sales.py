@@ -3,7 +3,8 @@
 Business rules live in ``crm``; this layer maps JSON to its services. Their ``DomainError`` becomes a 422
 problem naming the field as the client wrote it (``positions.0.productId``), except where it says that a state
 change is not allowed now: that is a 409 (send a quote twice, adjust an order in production, pay a cancelled
-invoice). Unknown ids in the path are 404; unknown ids in a body are 422 naming the field.
+invoice). Unknown ids in the path are 404; unknown ids in a body are 422 naming the field. Invoices have no PATCH:
+once issued they are immutable (cancel and issue a new one).
 """
 
 from __future__ import annotations
@@ -92,6 +93,13 @@ class PositionsIn(Camel):
     positions: Positions
 
 
+class QuotePatch(Camel):
+    """A draft's validity and addressee (a contact of the quoted account, ``null``: nobody in particular)."""
+
+    valid_until: BusinessDate | None = None
+    contact_id: BodyId | None = None
+
+
 class RevisionIn(Camel):
     valid_until: BusinessDate | None = None
 
@@ -158,6 +166,15 @@ class ContractIn(Camel):
 
 class NoticeIn(Camel):
     received_on: BusinessDate
+
+
+class ContractPatch(Camel):
+    """New terms of an active contract; omitted ones stay."""
+
+    term_months: int | None = Field(default=None, ge=1, le=MAX_INT)
+    notice_months: int | None = Field(default=None, ge=0, le=MAX_INT)
+    auto_renewal: bool | None = None
+    renewal_months: int | None = Field(default=None, ge=1, le=MAX_INT)
 
 
 def _today() -> date:
@@ -242,6 +259,16 @@ def create_quote(request: Request, body: QuoteIn, _p: Writer) -> dict[str, Any]:
 def get_quote(request: Request, quote_id: PathId, _p: Reader) -> dict[str, Any]:
     with engine_of(request).db.read() as conn:
         _existing(crm_quotes.get_quote, conn, quote_id)
+        return _quote_view(conn, quote_id)
+
+
+@router.patch("/quotes/{quote_id}")
+def patch_quote(request: Request, quote_id: PathId, body: QuotePatch, _p: Writer) -> dict[str, Any]:
+    """Change a draft's validity or addressee; positions have ``PUT …/positions``, a sent quote is revised (409)."""
+    with engine_of(request).db.transaction() as conn:
+        _existing(crm_quotes.get_quote, conn, quote_id)
+        with _rules("status"):
+            crm_quotes.update_quote(conn, quote_id, **body.model_dump(exclude_unset=True))
         return _quote_view(conn, quote_id)
 
 
@@ -509,6 +536,8 @@ def create_invoice(request: Request, body: InvoiceIn, _p: Writer) -> dict[str, A
 
 @router.get("/invoices/{invoice_id}")
 def get_invoice(request: Request, invoice_id: PathId, _p: Reader) -> dict[str, Any]:
+    """An invoice with positions and totals. Invoices are immutable once issued (there is no PATCH): what was
+    billed stays as billed; a wrong one is cancelled (keeping its number) and a new one issued."""
     with engine_of(request).db.read() as conn:
         _existing(crm_invoices.get_invoice, conn, invoice_id)
         return _invoice_view(conn, invoice_id)
@@ -578,6 +607,17 @@ def create_contract(request: Request, body: ContractIn, _p: Writer) -> dict[str,
 def get_contract(request: Request, contract_id: PathId, _p: Reader) -> dict[str, Any]:
     with engine_of(request).db.read() as conn:
         _existing(crm_contracts.get_contract, conn, contract_id)
+        return _contract_view(conn, contract_id)
+
+
+@router.patch("/contracts/{contract_id}")
+def patch_contract(request: Request, contract_id: PathId, body: ContractPatch, _p: Writer) -> dict[str, Any]:
+    """Change the terms of an active contract (a terminated or ended one is a 409); end, notice deadline and
+    renewal reminder date follow. The term changes only during the first term (after a renewal: 422)."""
+    with engine_of(request).db.transaction() as conn:
+        _existing(crm_contracts.get_contract, conn, contract_id)
+        with _rules("status"):
+            crm_contracts.update_contract(conn, contract_id, **body.model_dump(exclude_unset=True))
         return _contract_view(conn, contract_id)
 
 

@@ -9,7 +9,7 @@ transition, an appointment collision) a 409 whose body names what is in the way.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -150,7 +150,9 @@ class IncidentIn(Camel):
 
 
 class IncidentAssign(Camel):
-    assigned_group: Text = Field(max_length=100)
+    """The routing of an incident: its group (default: the one it has) and person (omitted or null: nobody yet)."""
+
+    assigned_group: Text | None = Field(default=None, max_length=100)
     assignee: Text | None = Field(default=None, max_length=200)
 
 
@@ -215,11 +217,13 @@ def get_incident(request: Request, incident_id: Id, _p: Reader,
 
 @router.patch("/incidents/{incident_id}")
 def assign_incident(request: Request, incident_id: Id, body: IncidentAssign, _p: Writer) -> dict[str, Any]:
-    """Route to a group (and person): the first routing is the first response of the SLA."""
+    """Route to a group (and person) as the board does: a new, pending or resolved incident becomes assigned (the
+    first routing is the first response of the SLA), an assigned one is re-routed; a closed one is a 409."""
     with engine_of(request).db.transaction() as conn:
-        _found(crm_desk.get_incident, conn, incident_id)
+        current = _found(crm_desk.get_incident, conn, incident_id)
+        group = body.assigned_group if "assigned_group" in body.model_fields_set else current.assigned_group
         with _conflicts("status"), _fields():
-            crm_desk.assign_incident(conn, incident_id, body.assigned_group, body.assignee)
+            crm_desk.route_incident(conn, incident_id, group or "", body.assignee)
         return _incident(conn, incident_id)
 
 
@@ -368,6 +372,9 @@ class OpportunityIn(Camel):
     owner: Text | None = Field(default=None, max_length=200)
 
 
+OPPORTUNITY_WON = "opportunity_won"  # the message that starts the order work of a won opportunity
+
+
 class StageIn(Camel):
     stage: str = Field(max_length=20)
     probability: int | None = Field(default=None, ge=0, le=100)
@@ -412,16 +419,48 @@ def get_opportunity(request: Request, opportunity_id: Id, _p: Reader) -> dict[st
         return camel_row(_found(crm_lists.get_opportunity, conn, opportunity_id))
 
 
+class OpportunityPatch(Camel):
+    """An open opportunity's facts; ``probability: null`` goes back to the stage's default."""
+
+    title: Text | None = Field(default=None, max_length=300)
+    expected_revenue: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=2)
+    probability: int | None = Field(default=None, ge=0, le=100)
+    expected_close: Day | None = None
+    owner: Text | None = Field(default=None, max_length=200)
+    product_id: RefId | None = None
+
+
+@router.patch("/opportunities/{opportunity_id}")
+def patch_opportunity(request: Request, opportunity_id: Id, body: OpportunityPatch, _p: Writer) -> dict[str, Any]:
+    """Change an open opportunity (checked as on creation); the stage moves with ``POST …/stage``, and a won or
+    lost opportunity stays as it closed (409)."""
+    with engine_of(request).db.transaction() as conn:
+        _found(crm_lists.get_opportunity, conn, opportunity_id)
+        with _conflicts("stage"), _fields():
+            crm_opportunities.update_opportunity(conn, opportunity_id, **body.model_dump(exclude_unset=True))
+        return camel_row(crm_lists.get_opportunity(conn, opportunity_id))
+
+
 @router.post("/opportunities/{opportunity_id}/stage")
-def set_stage(request: Request, opportunity_id: Id, body: StageIn, _p: Writer) -> dict[str, Any]:
-    """Move an open opportunity to a stage; won and lost are final (a later move is a 409)."""
+def set_stage(request: Request, opportunity_id: Id, body: StageIn, principal: Writer) -> dict[str, Any]:
+    """Move an open opportunity to a stage; won and lost are final (a later move is a 409). Won sends the
+    message ``opportunity_won``, which starts the order work (``startedInstanceIds``)."""
     with engine_of(request).db.transaction() as conn:
         _found(crm_lists.get_opportunity, conn, opportunity_id)
         with _fields():
             crm_checks.one_of("stage", body.stage, crm_opportunities.STAGES)
         with _conflicts("stage"), _fields():
             previous = crm_opportunities.set_stage(conn, opportunity_id, body.stage, body.probability)
-        return {**camel_row(crm_lists.get_opportunity(conn, opportunity_id)), "previousStage": previous}
+        row = crm_lists.get_opportunity(conn, opportunity_id)
+    started: list[str] = []
+    # without a deployed process that starts with the message, the stage change stands on its own
+    with suppress(NotFound):
+        if body.stage == "won":
+            started = [view.id for view in engine_of(request).correlate(
+                OPPORTUNITY_WON, {"opportunity_id": opportunity_id, "account_id": row["account_id"],
+                                  "contact_id": row["contact_id"]},
+                business_key=f"OPP-{opportunity_id}", user=principal.name).started]
+    return {**camel_row(row), "previousStage": previous, "startedInstanceIds": started}
 
 
 # --- campaigns ---------------------------------------------------------------------------------------------------
@@ -436,6 +475,14 @@ class CampaignIn(Camel):
 
 class MembersIn(Camel):
     contact_ids: list[RefId] = Field(min_length=1, max_length=1000)
+
+
+class CampaignPatch(Camel):
+    name: Text | None = Field(default=None, max_length=200)
+    kind: str | None = Field(default=None, max_length=20)
+    starts_on: Day | None = None
+    ends_on: Day | None = None
+    description: Text | None = Field(default=None, max_length=20000)
 
 
 def _campaign(conn: Any, campaign_id: int) -> dict[str, Any]:
@@ -469,6 +516,16 @@ def get_campaign(request: Request, campaign_id: Id, _p: Reader) -> dict[str, Any
         return _campaign(conn, campaign_id)
 
 
+@router.patch("/campaigns/{campaign_id}")
+def patch_campaign(request: Request, campaign_id: Id, body: CampaignPatch, _p: Writer) -> dict[str, Any]:
+    """Change name, kind, period or description (checked as on creation: unique name, end not before start)."""
+    with engine_of(request).db.transaction() as conn:
+        _found(crm_lists.get_campaign, conn, campaign_id)
+        with _fields():
+            crm_campaigns.update_campaign(conn, campaign_id, **body.model_dump(exclude_unset=True))
+        return _campaign(conn, campaign_id)
+
+
 @router.post("/campaigns/{campaign_id}/members")
 def add_members(request: Request, campaign_id: Id, body: MembersIn, _p: Writer) -> dict[str, Any]:
     """Tag contacts; those already tagged stay as they are (``added`` counts the new ones)."""
@@ -489,6 +546,14 @@ class ActivityIn(Camel):
     contact_id: RefId | None = None
     campaign_id: RefId | None = None
     occurred_at: When | None = None
+
+
+class ActivityPatch(Camel):
+    """What a contact moment says and its campaign (``null``: none); author, time and people stay."""
+
+    subject: Text | None = Field(default=None, max_length=300)
+    body: Text | None = Field(default=None, max_length=100000)
+    campaign_id: RefId | None = None
 
 
 @router.get("/activities", responses=LIST)
@@ -512,6 +577,23 @@ def create_activity(request: Request, body: ActivityIn, principal: Writer) -> di
     data = crm_activities.ActivityInput(author=principal.name, **body.model_dump())
     with engine_of(request).db.transaction() as conn, _fields():
         activity_id = crm_activities.log_activity(conn, data)
+        return camel_row(crm_lists.get_activity(conn, activity_id))
+
+
+@router.get("/activities/{activity_id}")
+def get_activity(request: Request, activity_id: Id, _p: Reader) -> dict[str, Any]:
+    """One contact moment (the list's row, for a link from a mail log or a document)."""
+    with engine_of(request).db.read() as conn:
+        return camel_row(_found(crm_lists.get_activity, conn, activity_id))
+
+
+@router.patch("/activities/{activity_id}")
+def patch_activity(request: Request, activity_id: Id, body: ActivityPatch, _p: Writer) -> dict[str, Any]:
+    """Correct subject, text or campaign link of a contact moment (checked as on creation)."""
+    with engine_of(request).db.transaction() as conn:
+        _found(crm_lists.get_activity, conn, activity_id)
+        with _fields():
+            crm_activities.update_activity(conn, activity_id, **body.model_dump(exclude_unset=True))
         return camel_row(crm_lists.get_activity(conn, activity_id))
 
 

@@ -128,8 +128,8 @@ def _board(request: Request, user: Principal, group: str = "", prio: str = "", m
     extra.setdefault("errors", {})
     extra.setdefault("selected", set())
     return render(request, "board.html", status_code, user=user, columns=columns, totals=totals, groups=groups,
-                  group=group, prio=prio, mine=mine, priorities=PRIORITIES, status_labels=STATUS_LABELS, sla_labels=SLA_LABELS,
-                  **extra)
+                  group=group, prio=prio, mine=mine, priorities=PRIORITIES, status_labels=STATUS_LABELS,
+                  sla_labels=SLA_LABELS, **extra)
 
 
 @router.get("/service-desk", response_class=HTMLResponse)

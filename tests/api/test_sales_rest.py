@@ -368,3 +368,62 @@ def test_amounts_beyond_the_money_columns_are_refused_on_postgresql(api: Api, db
         assert sales.get("/quotes").json()["total"] == 0  # nothing half-written, no number used up
     else:
         assert huge.status_code == 201  # SQLite has no fixed precision
+
+
+def test_patch_a_draft_quote_then_409_once_sent(api: Api) -> None:
+    sales, ids = _setup(api)
+    quote = _quote(sales, ids)
+    person = sales.post(f"/accounts/{ids['account']}/contacts", json={"lastName": "Müller", "salutation": "Herr"})
+    stranger_account = sales.post("/accounts", json={"name": "Fremd GmbH"}).json()["id"]
+    stranger = sales.post(f"/accounts/{stranger_account}/contacts", json={"lastName": "Fremd"}).json()["id"]
+    later = (TODAY + timedelta(days=60)).isoformat()
+    patched = sales.patch(f"/quotes/{quote['id']}", json={"validUntil": later, "contactId": person.json()["id"]})
+    assert patched.status_code == 200, patched.text
+    body = patched.json()
+    assert (body["validUntil"], body["contactId"], body["status"]) == (later, person.json()["id"], "draft")
+    assert body["totals"] == quote["totals"] and sales.get(f"/quotes/{quote['id']}").json() == body
+    for change, field in [({"validUntil": (TODAY - timedelta(days=1)).isoformat()}, "validUntil"),
+                          ({"validUntil": None}, "validUntil"), ({"contactId": stranger}, "contactId"),
+                          ({"contactId": 999999}, "contactId")]:
+        assert _field(sales.patch(f"/quotes/{quote['id']}", json=change)) == field, change
+    cleared = sales.patch(f"/quotes/{quote['id']}", json={"contactId": None}).json()
+    assert cleared["contactId"] is None and cleared["validUntil"] == later  # nothing else changed
+    assert sales.patch("/quotes/999999", json={"contactId": None}).status_code == 404
+    assert api.client("hr").get(f"/quotes/{quote['id']}").status_code == 200
+    assert sales.post(f"/quotes/{quote['id']}/send").status_code == 200
+    sent = sales.patch(f"/quotes/{quote['id']}", json={"validUntil": later})
+    assert sent.status_code == 409 and sent.headers["content-type"].startswith("application/problem+json")
+    assert "revise" in sent.text
+
+
+def test_patch_contract_terms_recomputes_dates_while_active(api: Api) -> None:
+    sales, ids = _setup(api)
+    service = sales.post("/services", json={"accountId": ids["account"], "productId": ids["SDSL-20"]}).json()
+    contract = sales.post("/contracts", json={"accountId": ids["account"], "startDate": "2026-01-15",
+                                              "termMonths": 24, "noticeMonths": 3,
+                                              "bookedServiceIds": [service["id"]]}).json()
+    patched = sales.patch(f"/contracts/{contract['id']}", json={"termMonths": 12, "noticeMonths": 1,
+                                                                "autoRenewal": False})
+    assert patched.status_code == 200, patched.text
+    body = patched.json()
+    # 12 months from 15 Jan 2026 end on 14 Jan 2027; the notice must arrive by 14 Dec 2026, reminded 30 days before
+    assert (body["endDate"], body["noticeDeadline"], body["reminderDate"], body["autoRenewal"]) == (
+        "2027-01-14", "2026-12-14", "2026-11-14", False)
+    assert sales.get(f"/services/{service['id']}").json()["contractEnd"] == "2027-01-14"
+    renewal = sales.patch(f"/contracts/{contract['id']}", json={"renewalMonths": 6}).json()
+    assert (renewal["renewalMonths"], renewal["endDate"], renewal["termMonths"]) == (6, "2027-01-14", 12)
+    for change, field in [({"noticeMonths": 12}, "noticeMonths"), ({"termMonths": 0}, "termMonths"),
+                          ({"termMonths": 121}, "termMonths"), ({"renewalMonths": None}, "renewalMonths"),
+                          ({"autoRenewal": None}, "autoRenewal")]:
+        assert _field(sales.patch(f"/contracts/{contract['id']}", json=change)) == field, change
+    assert sales.get(f"/contracts/{contract['id']}").json() == renewal  # nothing half-written
+    assert sales.patch("/contracts/999999", json={"termMonths": 12}).status_code == 404
+    assert sales.post(f"/contracts/{contract['id']}/notice", json={"receivedOn": "2026-12-01"}).status_code == 200
+    assert sales.patch(f"/contracts/{contract['id']}", json={"noticeMonths": 2}).status_code == 409
+
+
+def test_invoices_say_they_are_immutable(api: Api) -> None:
+    schema = api.client("sales").get("/openapi.json").json()
+    invoice_paths = {path: ops for path, ops in schema["paths"].items() if path.startswith("/api/v1/invoices")}
+    assert invoice_paths and not any("patch" in ops for ops in invoice_paths.values())
+    assert "immutable" in invoice_paths["/api/v1/invoices/{invoice_id}"]["get"]["description"]

@@ -290,6 +290,8 @@ def test_campaigns_members_and_activities_timeline(api: Api) -> None:
     assert clerk.get("/activities", params={"kind": "visit"}).json()["items"][0]["accountId"] == other_account
     assert clerk.get("/activities", params={"campaignId": campaign_id}).json()["total"] == 1
     assert clerk.get("/accounts/999999/timeline").status_code == 404
+    assert clerk.get(f"/activities/{call.json()['id']}").json() == call.json()
+    assert clerk.get("/activities/999999").status_code == 404
     nowhere = clerk.post("/activities", json={"kind": "call", "subject": "?"})
     assert nowhere.status_code == 422 and _field(nowhere) == "accountId"
     assert _field(clerk.post("/activities", json={"kind": "fax", "subject": "?", "accountId": account_id})) == "kind"
@@ -468,3 +470,108 @@ def test_roles_and_authentication(api: Api) -> None:
     assert designer.get("/incidents").status_code == 200  # reads are for every authenticated caller
     assert api.client().get("/incidents").status_code == 401
     assert api.client("integration").post("/incidents", json=body).status_code == 201
+
+
+def test_patch_routes_and_reroutes_incidents_like_the_board(api: Api) -> None:
+    clerk = api.client("servicedesk")
+    account_id, _ = _customer(clerk)
+    incident_id = _incident(clerk, account_id)["id"]
+    first = clerk.patch(f"/incidents/{incident_id}", json={"assignedGroup": "servicedesk", "assignee": "tom"})
+    assert first.status_code == 200, first.text
+    responded = first.json()["respondedAt"]
+    rerouted = clerk.patch(f"/incidents/{incident_id}", json={"assignedGroup": "support2"})
+    assert rerouted.status_code == 200, rerouted.text
+    assert (rerouted.json()["status"], rerouted.json()["assignedGroup"], rerouted.json()["assignee"]) == (
+        "assigned", "support2", None)
+    assert rerouted.json()["respondedAt"] == responded  # the first response stays the first
+    person = clerk.patch(f"/incidents/{incident_id}", json={"assignee": "eva"}).json()
+    assert (person["assignedGroup"], person["assignee"]) == ("support2", "eva")
+    assert _field(clerk.patch(f"/incidents/{incident_id}", json={"assignedGroup": " "})) == "assignedGroup"
+
+    clerk.post(f"/incidents/{incident_id}/status", json={"status": "pending"})
+    back = clerk.patch(f"/incidents/{incident_id}", json={"assignee": "tom"}).json()
+    assert (back["status"], back["assignedGroup"], back["assignee"]) == ("assigned", "support2", "tom")
+    unrouted = _incident(clerk, account_id, summary="ohne Gruppe")
+    no_group = clerk.patch(f"/incidents/{unrouted['id']}", json={"assignee": "tom"})
+    assert no_group.status_code == 422 and _field(no_group) == "assignedGroup"
+    clerk.post(f"/incidents/{incident_id}/status", json={"status": "resolved", "resolution": "ok"})
+    clerk.post(f"/incidents/{incident_id}/status", json={"status": "closed"})
+    closed = clerk.patch(f"/incidents/{incident_id}", json={"assignedGroup": "servicedesk"})
+    assert closed.status_code == 409 and _field(closed) == "status"
+
+
+def test_patch_opportunity_facts_but_not_once_closed(api: Api) -> None:
+    clerk, manager = api.client("sales"), api.client("manager")
+    account_id, _contact_id = _customer(clerk)
+    product_id = manager.post("/products", json={"code": "VOIP-T", "name": "VoIP Trunk", "category": "voice",
+                                                 "kind": "recurring_monthly", "listPrice": "29.00"}).json()["id"]
+    created = clerk.post("/opportunities", json={"accountId": account_id, "title": "VoIP", "stage": "proposal",
+                                                 "expectedClose": "2030-06-30", "expectedRevenue": "1000.00"}).json()
+    patched = clerk.patch(f"/opportunities/{created['id']}", json={
+        "title": "VoIP-Anlage Zentrale", "expectedRevenue": "2500.50", "probability": 70, "expectedClose": "2030-09-30",
+        "owner": "clara", "productId": product_id})
+    assert patched.status_code == 200, patched.text
+    body = patched.json()
+    assert (body["title"], body["expectedRevenue"], body["probability"], body["expectedClose"], body["owner"],
+            body["productId"], body["stage"]) == ("VoIP-Anlage Zentrale", "2500.50", 70, "2030-09-30", "clara",
+                                                  product_id, "proposal")
+    proposal = {s["stage"]: s for s in clerk.get("/opportunities/pipeline").json()["stages"]}["proposal"]
+    assert proposal["weighted"] == "1750.35"  # 2500.50 × 70 %
+    assert clerk.patch(f"/opportunities/{created['id']}", json={"probability": None}).json()["probability"] == 50
+    for change, field in [({"title": " "}, "title"), ({"expectedRevenue": "-1"}, "expectedRevenue"),
+                          ({"productId": 999999}, "productId"), ({"probability": 101}, "probability"),
+                          ({"expectedClose": None}, "expectedClose"), ({"title": "a\u0000b"}, "title")]:
+        refused = clerk.patch(f"/opportunities/{created['id']}", json=change)
+        assert refused.status_code == 422 and _field(refused) == field, (change, refused.text)
+    unchanged = clerk.patch(f"/opportunities/{created['id']}", json={"stage": "won"}).json()  # the stage has its action
+    assert unchanged["stage"] == "proposal" and unchanged["title"] == "VoIP-Anlage Zentrale"
+    assert clerk.patch("/opportunities/999999", json={"title": "x"}).status_code == 404
+    assert clerk.post(f"/opportunities/{created['id']}/stage", json={"stage": "lost"}).status_code == 200
+    closed = clerk.patch(f"/opportunities/{created['id']}", json={"expectedRevenue": "1.00"})
+    assert closed.status_code == 409 and _field(closed) == "stage"
+    assert api.client("designer").patch(f"/opportunities/{created['id']}", json={"title": "x"}).status_code == 403
+    assert clerk.get(f"/opportunities/{created['id']}").json()["expectedRevenue"] == "2500.50"
+
+
+def test_patch_campaign_and_activity(api: Api) -> None:
+    clerk = api.client("sales")
+    account_id, contact_id = _customer(clerk)
+    fair = clerk.post("/campaigns", json={"name": "CeBIT 2030", "kind": "trade_fair", "startsOn": "2030-03-01",
+                                          "endsOn": "2030-03-05"}).json()
+    mailing = clerk.post("/campaigns", json={"name": "Glasfaser-Mailing", "kind": "mailing", "startsOn": "2030-04-01",
+                                             "endsOn": "2030-04-30"}).json()
+    clerk.post(f"/campaigns/{fair['id']}/members", json={"contactIds": [contact_id]})
+    patched = clerk.patch(f"/campaigns/{fair['id']}", json={"name": "CeBIT 2030 Hannover", "kind": "event",
+                                                            "endsOn": "2030-03-06", "description": "Halle 13"})
+    assert patched.status_code == 200, patched.text
+    body = patched.json()
+    assert (body["name"], body["kind"], body["startsOn"], body["endsOn"], body["description"]) == (
+        "CeBIT 2030 Hannover", "event", "2030-03-01", "2030-03-06", "Halle 13")
+    assert [m["id"] for m in body["members"]] == [contact_id]
+    assert clerk.patch(f"/campaigns/{fair['id']}", json={"name": "CeBIT 2030 Hannover"}).status_code == 200  # itself
+    for change, field in [({"name": "Glasfaser-Mailing"}, "name"), ({"startsOn": "2030-03-07"}, "endsOn"),
+                          ({"kind": "party"}, "kind"), ({"name": None}, "name"), ({"startsOn": None}, "startsOn")]:
+        refused = clerk.patch(f"/campaigns/{fair['id']}", json=change)
+        assert refused.status_code == 422 and _field(refused) == field, (change, refused.text)
+    assert clerk.get(f"/campaigns/{fair['id']}").json() == body  # nothing half-written
+    assert clerk.patch("/campaigns/999999", json={"kind": "event"}).status_code == 404
+
+    call = clerk.post("/activities", json={"kind": "call", "subject": "Messegespräch", "contactId": contact_id,
+                                           "campaignId": fair["id"], "occurredAt": "2030-03-02T10:00:00+01:00"}).json()
+    edited = clerk.patch(f"/activities/{call['id']}", json={"subject": "Rückruf vereinbart",
+                                                            "body": "Zeile 1\n  Zeile 2", "campaignId": mailing["id"]})
+    assert edited.status_code == 200, edited.text
+    assert (edited.json()["subject"], edited.json()["body"], edited.json()["campaignId"]) == (
+        "Rückruf vereinbart", "Zeile 1\n  Zeile 2", mailing["id"])
+    assert {key: edited.json()[key] for key in ("author", "occurredAt", "accountId", "contactId", "kind")} == {
+        key: call[key] for key in ("author", "occurredAt", "accountId", "contactId", "kind")}
+    assert clerk.get("/activities", params={"campaignId": mailing["id"]}).json()["total"] == 1
+    unlinked = clerk.patch(f"/activities/{call['id']}", json={"campaignId": None, "author": "someone"}).json()
+    assert unlinked["campaignId"] is None and unlinked["author"] == call["author"]
+    for change, field in [({"subject": ""}, "subject"), ({"subject": None}, "subject"),
+                          ({"campaignId": 999999}, "campaignId"), ({"body": "a\u0000"}, "body")]:
+        refused = clerk.patch(f"/activities/{call['id']}", json=change)
+        assert refused.status_code == 422 and _field(refused) == field, (change, refused.text)
+    assert clerk.patch("/activities/999999", json={"subject": "x"}).status_code == 404
+    assert api.client("hr").patch(f"/activities/{call['id']}", json={"subject": "x"}).status_code == 200
+    assert clerk.get(f"/accounts/{account_id}/timeline").json()["items"][0]["subject"] == "x"

@@ -14,10 +14,12 @@ from crm.accounts import (
     create_contact,
     find_accounts,
     get_account,
+    get_contact,
     segments_of,
     set_account_status,
     set_segments,
     update_account,
+    update_contact,
 )
 from crm.errors import DomainError
 from crm.schema import address, contact
@@ -116,6 +118,42 @@ def test_contact_validation(conn: Connection, data: ContactInput, field: str) ->
         create_contact(conn, data)
     assert err.value.field == field
     assert field in err.value.message
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"email": "a@b"}, "email"),
+        ({"phone": "12"}, "phone"),
+        ({"salutation": "Mr"}, "salutation"),
+        ({"preferred_language": "fr"}, "preferred_language"),
+        ({"last_name": None}, "last_name"),
+        ({"marketing_opt_out": "yes"}, "marketing_opt_out"),
+        ({"role": 7}, "role"),
+        ({"account_id": 1}, "account_id"),
+        ({"created_at": NOW}, "created_at"),
+    ],
+)
+def test_update_contact_checks_like_create(
+    conn: Connection, account_id: int, changes: dict[str, object], field: str
+) -> None:
+    contact_id = create_contact(conn, ContactInput("Klein", "Frau", email="eva@example.com"), account_id)
+    with pytest.raises(DomainError) as err:
+        update_contact(conn, contact_id, **changes)
+    assert err.value.field == field
+    assert get_contact(conn, contact_id).email == "eva@example.com"
+
+
+def test_update_contact_normalises_and_clears(conn: Connection, account_id: int) -> None:
+    contact_id = create_contact(conn, ContactInput("Klein", "Frau", academic_title="Dr."), account_id)
+    update_contact(conn, contact_id, phone="0171 2345678", academic_title=None, marketing_opt_out=True)
+    row = get_contact(conn, contact_id)
+    assert (row.phone, row.academic_title, row.marketing_opt_out, row.last_name) == (
+        "+491712345678", None, True, "Klein")
+    assert contact_salutation(conn, contact_id) == "Sehr geehrte Frau Klein"
+    with pytest.raises(DomainError) as err:
+        update_contact(conn, 424242, role="IT")
+    assert err.value.field == "contact_id"
 
 
 def test_contact_of_unknown_account(conn: Connection) -> None:

@@ -12,13 +12,20 @@ from sqlalchemy.engine import Connection
 
 from crm import quotes
 from crm.accounts import create_account
-from crm.documents import DocumentLinks, DocumentStore, documents_of
+from crm.documents import DocumentLinks, DocumentStore, accepted_type, documents_of, list_documents
 from crm.errors import DomainError
 from crm.positions import PositionInput
 
 from .conftest import NOW, TODAY
 
 PDF = b"%PDF-1.4\n% Angebot\n"
+
+
+def _quote(conn: Connection, account_id: int, catalogue: dict[str, int]) -> int:
+    """A quote of the account to link documents to."""
+    return quotes.create_quote(
+        conn, account_id, [PositionInput(D("1"), catalogue["SETUP"])], TODAY + timedelta(days=5), now=NOW
+    )
 
 
 def test_store_and_read(conn: Connection, account_id: int, tmp_path: Path) -> None:
@@ -64,9 +71,7 @@ def test_links_must_be_of_the_same_account(
     conn: Connection, account_id: int, catalogue: dict[str, int], tmp_path: Path
 ) -> None:
     store = DocumentStore(tmp_path)
-    quote_id = quotes.create_quote(
-        conn, account_id, [PositionInput(D("1"), catalogue["SETUP"])], TODAY + timedelta(days=5), now=NOW
-    )
+    quote_id = _quote(conn, account_id, catalogue)
     store.store(conn, PDF, "a.pdf", "application/pdf", DocumentLinks(account_id, quote_id=quote_id))
     other = create_account(conn, "Andere GmbH")
     for links, field in [
@@ -96,3 +101,59 @@ def test_bad_uploads_name_the_field(
         DocumentStore(tmp_path).store(conn, data, name, mime, DocumentLinks())
     assert err.value.field == field
     assert not any(p.is_file() for p in tmp_path.rglob("*"))  # nothing written for refused input
+
+
+@pytest.mark.parametrize(
+    ("data", "declared", "name", "expected"),
+    [
+        (PDF, "application/PDF; name=x.pdf", "x.pdf", "application/pdf"),
+        (PDF, "application/octet-stream", "Vertrag.pdf", "application/pdf"),
+        (PDF, None, "Vertrag.PDF", "application/pdf"),
+        (b"\xff\xd8\xff\xe0 jpeg", "image/jpeg", "foto", "image/jpeg"),
+        (b"Kunde ruft an", "", "notiz.txt", "text/plain"),
+        (b"PK\x03\x04 zip", "", "angebot.docx",
+         "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+    ],
+)
+def test_accepted_type_from_declaration_or_file_name(
+    data: bytes, declared: str | None, name: str, expected: str
+) -> None:
+    assert accepted_type(data, declared, name) == expected
+
+
+@pytest.mark.parametrize(
+    ("data", "declared", "name", "field"),
+    [
+        (b"MZ\x90", "application/x-msdownload", "tool.exe", "mime_type"),
+        (b"<html>", "text/html", "a.html", "mime_type"),
+        (b"\x00\x01", "application/octet-stream", "daten", "mime_type"),
+        (b"MZ\x90 renamed", "application/pdf", "rechnung.pdf", "data"),
+        (b"a\x00b", "text/plain", "a.txt", "data"),
+    ],
+)
+def test_accepted_type_refuses_unknown_types_and_disguised_content(
+    data: bytes, declared: str, name: str, field: str
+) -> None:
+    with pytest.raises(DomainError) as err:
+        accepted_type(data, declared, name)
+    assert err.value.field == field
+
+
+def test_list_documents_pages_and_filters(
+    conn: Connection, account_id: int, catalogue: dict[str, int], tmp_path: Path
+) -> None:
+    store = DocumentStore(tmp_path)
+    quote_id = _quote(conn, account_id, catalogue)
+    linked = store.store(conn, PDF, "Angebot_100%.pdf", "application/pdf", DocumentLinks(account_id, quote_id))
+    plain = store.store(conn, b"x", "Notiz.txt", "text/plain", DocumentLinks(account_id))
+    store.store(conn, b"y", "fremd.txt", "text/plain", DocumentLinks(create_account(conn, "Andere GmbH")))
+    rows, total = list_documents(conn, account_id)
+    assert total == 2 and [r["id"] for r in rows] == [plain, linked]
+    assert [r["id"] for r in list_documents(conn, account_id, links={"quote_id": quote_id})[0]] == [linked]
+    assert [r["id"] for r in list_documents(conn, account_id, text="_100%")[0]] == [linked]
+    assert list_documents(conn, account_id, text="1_0")[1] == 0  # wildcards match literally
+    assert [r["id"] for r in list_documents(conn, account_id, limit=1, offset=1)[0]] == [linked]
+    with pytest.raises(DomainError) as err:
+        list_documents(conn, account_id, links={"account_id": 1})
+    assert err.value.field == "links"
+
