@@ -34,7 +34,9 @@ from tests.support.databases import PostgresFactory, migrate
 from tests.support.live_app import free_port
 from tests.support.pgcluster import PostgresUnavailable, postgres_cluster
 
-ROOT = Path(__file__).resolve().parents[1]
+# The bench's own copy of the two-step vacation request (submit, approve) the figures were first taken with:
+# the shipped process grew CRM service tasks and start variables that would change what is measured.
+MODELS = Path(__file__).resolve().parent / "bpmn"
 GROUPS = ["sales", "backoffice", "billing", "provisioning", "servicedesk", "management", "staff"]
 
 
@@ -79,8 +81,8 @@ def _report(name: str, timings: list[float]) -> str:
 
 def run(url: str, label: str, tasks: int, requests: int) -> None:
     engine = Engine(Database(url), ConnectorGateway(default_registry()))
-    engine.deploy([("vacation-request.bpmn", (ROOT / "processes" / "vacation-request.bpmn").read_bytes())],
-                  [(p.name, p.read_bytes()) for p in sorted((ROOT / "forms").glob("vacation-*.json"))])
+    engine.deploy([("vacation-request.bpmn", (MODELS / "vacation-request.bpmn").read_bytes())],
+                  [(p.name, p.read_bytes()) for p in sorted(MODELS.glob("vacation-*.json"))])
     identity = Identity()
     with engine.db.transaction() as conn:
         clerk = identity.create_key(conn, "clerk", ["clerk"], ["sales", "staff"], "bench").secret

@@ -92,9 +92,11 @@ user_task = sa.Table(
     sa.Column("claimed_at", UTCDateTime, nullable=True),
     sa.Column("completed_at", UTCDateTime, nullable=True),
     sa.Column("completed_by", sa.String(200), nullable=True),
-    sa.Index("ix_user_task_state_assignee", "state", "assignee"),
+    # Holds the candidate groups too, so a clerk's counts of the unassigned and of the tasks assigned to them
+    # outside their groups are index-only.
+    sa.Index("ix_user_task_state_assignee", "state", "assignee", "candidate_groups"),
     sa.Index("ix_user_task_state_groups", "state", "candidate_groups"),
-    sa.Index("ix_user_task_state_due", "state", "due_at"),
+    sa.Index("ix_user_task_state_due", "state", "due_at", "id"),
     sa.Index("ix_user_task_instance", "instance_id"),
     sa.Index("ix_user_task_process_key", "process_key"),
     sa.Index("ix_user_task_business_key", "business_key"),
@@ -110,7 +112,10 @@ user_task_group = sa.Table(
     sa.Column("group_name", sa.String(200), primary_key=True),
     # The task's state, copied here so an inbox count is an index-only scan of this table.
     sa.Column("state", sa.String(20), nullable=False, server_default="open"),
-    sa.Index("ix_user_task_group_inbox", "group_name", "state", "task_id"),
+    # The task is offered to more than one group: only such rows can appear twice in an inbox over several
+    # groups, so the rest is counted with a plain index-only count(*) instead of a count(DISTINCT task_id).
+    sa.Column("shared", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index("ix_user_task_group_inbox", "group_name", "state", "shared", "task_id"),
 )
 
 job = sa.Table(

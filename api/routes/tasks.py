@@ -51,7 +51,7 @@ def list_tasks(request: Request, principal: Annotated[Principal, Depends(require
 def get_task(request: Request, task_id: str, principal: Annotated[Principal, Depends(require())]) -> TaskDetailOut:
     task = _visible_task(request, principal, task_id)
     engine = engine_of(request)
-    data = engine.get_instance(task.instance_id).variables
+    data = engine.task_data(task_id)  # the task's own data: a multi-instance task shows its own item
     return TaskDetailOut(**task.__dict__, form_schema=engine.task_form(task_id), data=data)
 
 
