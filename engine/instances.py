@@ -41,6 +41,7 @@ from .stepper import (
     service_call,
     timer_due,
 )
+from .timers import Period
 
 RUNNING, COMPLETED, CANCELLED = "running", "completed", "cancelled"
 SERVICE_JOB = "service"
@@ -91,8 +92,12 @@ def current_variables(workflow: BpmnWorkflow) -> dict[str, Any]:
             data.update(task.data)
         if not live and workflow.last_task is not None:
             data.update(workflow.last_task.data)
-    data.pop("data_objects", None)
-    return data
+    return without_data_objects(data)
+
+
+def without_data_objects(data: dict[str, Any]) -> dict[str, Any]:
+    """Spiff keeps BPMN data objects under one key of the data; they are not variables anyone edits."""
+    return {k: v for k, v in data.items() if k != "data_objects"}
 
 
 @dataclass
@@ -136,8 +141,7 @@ def candidate_groups_of(task: Any) -> list[str]:
 def due_at_of(task: Any, now: datetime) -> datetime | None:
     props = _properties(task)
     if props.get("dueIn"):
-        parsed = TimerEventDefinition.parse_iso_duration(props["dueIn"])
-        return now + TimerEventDefinition.get_timedelta_from_start(parsed, now)
+        return Period.parse(props["dueIn"]).after(now)
     parent = task.parent
     if parent is not None and type(parent.task_spec).__name__ == "BoundaryEventSplit":
         dues = [timer_due(sibling) for sibling in parent.children
@@ -252,7 +256,7 @@ class InstanceStore:
         if not new:
             return
         rows: list[dict[str, Any]] = []
-        groups: list[dict[str, str]] = []
+        groups: list[dict[str, Any]] = []
         for task in new:
             props = _properties(task)
             candidate_groups = candidate_groups_of(task)
@@ -264,7 +268,8 @@ class InstanceStore:
                 due_at=due_at_of(task, now), priority=int(props.get("priority", 50)),
                 process_key=inst.definition.info.key, business_key=inst.business_key, state="open",
                 created_at=now, claimed_at=None, completed_at=None, completed_by=None))
-            groups.extend({"task_id": str(task.id), "group_name": g} for g in candidate_groups)
+            groups.extend({"task_id": str(task.id), "group_name": g, "shared": len(candidate_groups) > 1}
+                          for g in candidate_groups)
             history.append(entry_for(task, "task.created", data={"candidateGroups": candidate_groups}))
         conn.execute(_INSERT_USER_TASK, rows)
         if groups:

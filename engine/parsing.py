@@ -23,6 +23,7 @@ from SpiffWorkflow.spiff.parser.task_spec import ServiceTaskParser
 from .errors import Problem
 from .sandbox import ScriptRejected, check
 from .specs import ExternalServiceTask
+from .timers import use_calendar_timers
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 FLOW_NODE_TAGS = {
@@ -105,6 +106,26 @@ def _structural_problems(file_name: str, root: Any) -> list[Problem]:
             owner = node if local in UNSUPPORTED else node.getparent()
             problems.append(Problem(f"{owner.tag.split('}', 1)[1]}: {reason}", file_name,
                                     owner.get("id"), node.sourceline))
+    problems.extend(_gateway_timer_problems(file_name, root))
+    return problems
+
+
+def _gateway_timer_problems(file_name: str, root: Any) -> list[Problem]:
+    """An event-based gateway waits as one task with one timer value, so a second timer branch would silently
+    never fire: refuse it at deploy time."""
+    problems = []
+    for container in root.iter(f"{{{BPMN_NS}}}process", f"{{{BPMN_NS}}}subProcess"):
+        by_id = {child.get("id"): child for child in container}
+        for gateway in container.findall(f"{{{BPMN_NS}}}eventBasedGateway"):
+            timers = [flow.get("targetRef") for flow in container.findall(f"{{{BPMN_NS}}}sequenceFlow")
+                      if flow.get("sourceRef") == gateway.get("id")
+                      and (target := by_id.get(flow.get("targetRef"))) is not None
+                      and target.find(f"{{{BPMN_NS}}}timerEventDefinition") is not None]
+            if len(timers) > 1:
+                problems.append(Problem(
+                    f"eventBasedGateway: one timer branch at most, found {len(timers)} ({', '.join(timers)}); "
+                    "put the other deadline on a boundary timer of a sub-process", file_name, gateway.get("id"),
+                    gateway.sourceline))
     return problems
 
 
@@ -126,13 +147,15 @@ def _schema_problems(file_name: str, root: Any) -> list[Problem]:
 
 
 def _walk_specs(spec: BpmnProcessSpec, parser: SilverflowParser) -> tuple[dict[str, BpmnProcessSpec], set[str]]:
-    """Collect embedded sub-process specs (recursively) and the keys of called processes."""
+    """Collect embedded sub-process specs (recursively) and the keys of called processes; give every spec
+    calendar timers on the way (``engine.timers``)."""
     embedded: dict[str, BpmnProcessSpec] = {}
     called: set[str] = set()
     pending = [spec]
     while pending:
         current = pending.pop()
         for task_spec in current.task_specs.values():
+            use_calendar_timers(task_spec)
             if isinstance(task_spec, CallActivity):
                 called.add(task_spec.spec)
             elif isinstance(task_spec, SubWorkflowTask) and task_spec.spec not in embedded:

@@ -15,14 +15,16 @@ import jsonschema
 import sqlalchemy as sa
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.util import BpmnEvent
-from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
+from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy.engine import Connection
 
 from .database import Database, as_utc, utcnow
-from .errors import Conflict, FormValidationError, InvalidState, NotFound, ProcessError
-from .instances import CANCELLED, RUNNING, InstanceStore, LoadedInstance, close_user_tasks
+from .errors import Conflict, DeploymentError, FormValidationError, InvalidState, NotFound, ProcessError
+from .initiator import initiator_problems, plain_start_events, with_initiator
+from .instances import CANCELLED, RUNNING, InstanceStore, LoadedInstance, close_user_tasks, without_data_objects
 from .jobs import START_TIMER_JOB, TIMER_JOB, JobExecutor, JobView, get_job, list_jobs, retry_job
 from .queries import InstanceFilter, InstanceSummary, TaskFilter, TaskView, query_instances, query_tasks, task_view
 from .repository import DefinitionRepository, DeploymentResult
@@ -39,6 +41,7 @@ from .schema import (
 from .services import NoServices, ServiceGateway
 from .start_timers import StartTimers
 from .stepper import HistoryEntry, StepContext, advance, caught_names, entry_for, fire_once, member_named
+from .timers import clock_at
 
 JOBS_CHANNEL = "silverflow_jobs"
 
@@ -114,6 +117,9 @@ class Engine:
     # -- definitions ----------------------------------------------------------------------------------
     def deploy(self, files: list[tuple[str, bytes]], forms: list[tuple[str, bytes]] | None = None,
                deployed_by: str | None = None, source: str | None = None) -> DeploymentResult:
+        problems = initiator_problems(files)
+        if problems:
+            raise DeploymentError(problems)
         with self.transaction() as conn:
             result = self.repository.deploy(conn, files, forms or [], deployed_by, source, self.services.check)
             for info in result.created:
@@ -123,11 +129,15 @@ class Engine:
     # -- instances ------------------------------------------------------------------------------------
     def start(self, key: str, variables: dict[str, Any] | None = None, business_key: str | None = None,
               version: int | None = None, user: str | None = None) -> InstanceView:
+        """Start the latest (or the given) version; a none start event's ``initiator`` variable becomes ``user``."""
         with self.transaction() as conn:
             definition = self.repository.get(conn, key, version)
             inst = self.store.new(conn, definition, business_key)
+            start_variables = dict(variables or {})
+            for start_event in plain_start_events(definition.parsed.spec):
+                start_variables = with_initiator(start_event, start_variables, user)
             for task in inst.workflow.get_tasks(state=TaskState.READY):
-                task.set_data(**(variables or {}))
+                task.set_data(**start_variables)
             self._advance_and_save(conn, inst, user)
             return self._view(inst)
 
@@ -218,6 +228,24 @@ class Engine:
     def get_task(self, task_id: str) -> TaskView:
         with self.db.read() as conn:
             return task_view(self._task_row(conn, task_id))
+
+    def task_data(self, task_id: str) -> dict[str, Any]:
+        """The data a user task's form starts from: that task's own data.
+
+        The instance variables merge every live task, so the tasks of a parallel multi-instance activity would
+        all show the last item; a task's own data holds its own item. A task that is no longer open shows the
+        instance variables. Costs one state load (read-only).
+        """
+        with self.db.read() as conn:
+            row = self._task_row(conn, task_id)
+            inst = self.store.load(conn, row.instance_id, for_update=False)
+        try:
+            task = self.store.task(inst, task_id) if row.state == "open" else None
+        except TaskNotFoundException:
+            task = None
+        if task is None:
+            return dict(inst.variables_before)
+        return dict(self.store.serializer.to_jsonable(without_data_objects(task.data)))
 
     def task_form(self, task_id: str) -> dict[str, Any] | None:
         with self.db.read() as conn:
@@ -372,7 +400,7 @@ class Engine:
             waiting = [t for t in inst.workflow.get_tasks(state=TaskState.WAITING) if t.task_spec in starts]
             inst.workflow.catch(BpmnEvent(starts[0].event_definition, payload=dict(variables)))
             for task in waiting:
-                task.data.update(variables)
+                task.data.update(with_initiator(task.task_spec, variables, user))
             history = [HistoryEntry("message.received", data={"name": name, "variables": variables},
                                     user_id=user)]
             self._advance_and_save(conn, inst, user, history)
@@ -390,17 +418,19 @@ class Engine:
                  limit: int = 1000, worker_id: str = "inline") -> int:
         """Run each due job once in this thread, including jobs those runs create; return how many ran.
 
-        A failing job is not run again in the same call even when its retry is already due at ``now``.
+        A failing job is not run again in the same call even when its retry is already due at ``now``. Timers
+        armed on the way count from ``now`` too, so tests can walk through calendar dates.
         """
         executor = JobExecutor(self, worker_id)
         handled: set[str] = set()
-        while len(handled) < limit:
-            batch = executor.claim(min(10, limit - len(handled)), now, kinds, exclude=handled)
-            if not batch:
-                break
-            for claimed in batch:
-                executor.run(claimed, now)
-                handled.add(claimed.id)
+        with clock_at(now):
+            while len(handled) < limit:
+                batch = executor.claim(min(10, limit - len(handled)), now, kinds, exclude=handled)
+                if not batch:
+                    break
+                for claimed in batch:
+                    executor.run(claimed, now)
+                    handled.add(claimed.id)
         return len(handled)
 
     def jobs(self, state: str | None = None, instance_id: str | None = None, kind: str | None = None,
@@ -429,11 +459,14 @@ class Engine:
         row = conn.execute(sa.select(job).where(job.c.id == job_id)).one()
         definition = self.repository.get(conn, row.process_key)
         inst = self.store.new(conn, definition, None)
-        inst.workflow.do_engine_steps()  # up to the start event, which now waits for its timer
-        for task in inst.workflow.get_tasks(state=TaskState.WAITING):
-            if getattr(task.task_spec, "bpmn_id", None) == row.element_id:
-                fire_once(task)
-        inst.workflow.refresh_timers()
+        for task in list(inst.workflow.tasks.values()):  # still predicted: nothing has run yet
+            if type(task.task_spec).__name__ != "StartEvent" \
+                    or not isinstance(task.task_spec.event_definition, TimerEventDefinition):
+                continue
+            if task.task_spec.bpmn_id == row.element_id:
+                fire_once(task)  # before any step evaluates the timer, so exactly one token starts
+            else:
+                task.cancel()  # another timer start event has a schedule of its own
         history = [HistoryEntry("timer.fired", element_id=row.element_id, data={"startTimer": True})]
         self._advance_and_save(conn, inst, None, history)
         self.start_timers.reschedule(conn, row, now)

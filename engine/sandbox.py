@@ -22,7 +22,9 @@ Refused statically (``ScriptRejected``, one clear line naming the construct and 
 
 Builtins are a whitelist (``SAFE_BUILTINS`` plus common exceptions); task data, then ``external_context``,
 then the environment globals (``datetime``, ``date``, ``timedelta``, ``timezone``, ``Decimal``, a read-only
-``math`` subset, ``extra_globals``) are visible, task data winning on name clashes.
+``math`` subset, ``extra_globals``) are visible, task data winning on name clashes.  The date/time API works in
+full (``date.today()``, ``strftime``, ``strptime``): its C code imports ``time``/``_strptime`` through the
+builtins' ``__import__``, which here hands out only those two modules and is unreachable from script code.
 
 Time limit: a trace function installed only for the duration of the call counts line/call events of
 frames whose code was compiled here (filename ``<bpmn-script>``) and checks the clock every
@@ -533,10 +535,28 @@ class _MathFunctions:
         return "<math functions>"
 
 
+C_IMPORTS = frozenset({"time", "_strptime"})
+"""Modules the C date/time API imports on demand (``date.today()`` and ``strftime`` need ``time``,
+``strptime`` needs ``_strptime``)."""
+
+
+def _c_api_import(name: str, globals_: Any = None, locals_: Any = None, fromlist: Any = (), level: int = 0) -> Any:
+    """The sandbox's ``__import__``: C code looks it up in the builtins of the running script's frame.
+
+    Scripts cannot reach it (names starting with ``__`` are refused statically), so it only serves the date and
+    time API, and only with the modules in ``C_IMPORTS``; anything else raises ``ImportError``. The script's
+    globals are not passed on: they only matter for relative imports, which are refused.
+    """
+    if level != 0 or name not in C_IMPORTS:
+        raise ImportError(f"import of '{name}' is not allowed in scripts")
+    return builtins.__import__(name, None, None, fromlist, 0)
+
+
 _BUILTINS: dict[str, Any] = {name: getattr(builtins, name) for name in SAFE_BUILTINS}
 _BUILTINS.update(
     iter=_iter,
     pow=_pow,
+    __import__=_c_api_import,  # for the C date/time API only; scripts cannot name it ('__' rule)
     __build_class__=builtins.__build_class__,  # class statements; scripts cannot name it ('__' rule)
     __name__=SCRIPT_MODULE,  # read by class bodies for __module__
 )

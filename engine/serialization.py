@@ -22,6 +22,7 @@ from SpiffWorkflow.spiff.serializer.task_spec import ServiceTaskConverter
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask
 
 from .specs import ExternalServiceTask
+from .timers import register_calendar_timers
 
 STATE_FORMAT = 1
 
@@ -49,6 +50,7 @@ def _build_registry() -> Any:
     config.pop(ServiceTask, None)
     config[ExternalServiceTask] = ServiceTaskConverter
     registry = BpmnWorkflowSerializer.configure(config)
+    register_calendar_timers(registry)
     registry.register(Decimal, lambda v: {"value": str(v)}, lambda v: Decimal(v["value"]), "Decimal")
     registry.register(date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]), "date")
     return registry

@@ -1,7 +1,9 @@
 """Timer start events: deploying a process with one schedules a job that starts instances when due.
 
 A new version replaces the schedule of the previous one (like Camunda). Cycles (``R3/…/P1M``) reschedule
-themselves until their repetitions are used up.
+themselves until their repetitions are used up, on calendar occurrences (``engine.timers``). Each firing starts
+exactly one instance; an overdue schedule (a start in the past, or a worker that was down) fires once and then
+waits for the next occurrence after now: missed occurrences are not made up for with a burst of instances.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 from sqlalchemy.engine import Connection
 
 from .database import as_utc, utcnow
+from .errors import DeploymentError, Problem
 from .repository import LoadedDefinition
 from .sandbox import RestrictedScriptEngine
 from .schema import job
+from .timers import Cycle, Period
 
 START_TIMER = "timer-start"
 
@@ -36,14 +40,14 @@ class StartTimers:
     def __init__(self, script_engine: RestrictedScriptEngine) -> None:
         self.script_engine = script_engine
 
-    def first_due(self, event_definition: Any, now: datetime) -> tuple[datetime, dict[str, Any]]:
+    def first_due(self, event_definition: Any, now: datetime) -> tuple[datetime, dict[str, Any]] | None:
+        """When the schedule first fires and its job payload; None for a cycle of zero repetitions."""
         expression = str(self.script_engine.environment.evaluate(event_definition.expression, {}))
         if isinstance(event_definition, CycleTimerEventDefinition):
-            cycles, start, duration = TimerEventDefinition.parse_iso_recurring_interval(expression)
-            return start, {"cycles": cycles, "seconds": duration.total_seconds()}
+            cycle = Cycle.parse(expression, now)
+            return None if cycle.exhausted(0) else (cycle.occurrence(0), cycle.state(0))
         if isinstance(event_definition, DurationTimerEventDefinition):
-            parsed = TimerEventDefinition.parse_iso_duration(expression)
-            return now + TimerEventDefinition.get_timedelta_from_start(parsed, now), {"cycles": 1}
+            return Period.parse(expression).after(now), {"cycles": 1}
         return TimerEventDefinition.get_datetime(expression), {"cycles": 1}
 
     def schedule(self, conn: Connection, definition: LoadedDefinition) -> None:
@@ -52,7 +56,14 @@ class StartTimers:
                      .where(job.c.state == "pending"))
         now = utcnow()
         for start_event in timer_start_events(definition):
-            due, payload = self.first_due(start_event.event_definition, now)
+            try:
+                first = self.first_due(start_event.event_definition, now)
+            except ValueError as exc:  # the deploy transaction rolls back: no half-scheduled version
+                raise DeploymentError([Problem(f"timer start event: {exc}", definition.info.file_name,
+                                               start_event.bpmn_id)]) from exc
+            if first is None:
+                continue
+            due, payload = first
             conn.execute(job.insert().values(
                 id=str(uuid.uuid4()), kind=START_TIMER, state="pending", instance_id=None, task_id=None,
                 process_key=key, element_id=start_event.bpmn_id, due_at=due.astimezone(UTC),
@@ -60,7 +71,19 @@ class StartTimers:
                 last_error=None, last_traceback=None, idempotency_key=None, created_at=now, finished_at=None))
 
     def reschedule(self, conn: Connection, row: Any, now: datetime) -> None:
+        """After a firing at ``now``: wait for the next occurrence after now, or finish the schedule."""
         payload = json.loads(row.payload or "{}")
+        if "period" in payload:
+            cycle = Cycle.from_state(payload)
+            following = cycle.following(payload, now)
+            if cycle.exhausted(following):
+                conn.execute(job.update().where(job.c.id == row.id).values(state="done", finished_at=now))
+                return
+            conn.execute(job.update().where(job.c.id == row.id).values(
+                state="pending", due_at=cycle.occurrence(following).astimezone(UTC),
+                payload=json.dumps(cycle.state(following)), lock_owner=None, lock_expires_at=None))
+            return
+        # Schedules written before calendar cycles: a fixed step in seconds.
         cycles = int(payload.get("cycles", 1))
         remaining = cycles - 1 if cycles > 0 else cycles  # -1 repeats for ever
         if remaining == 0 or "seconds" not in payload:

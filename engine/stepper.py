@@ -20,6 +20,7 @@ from .errors import ProcessError
 from .pruning import compact
 from .services import ServiceBusinessError, ServiceCall, ServiceGateway
 from .specs import ExternalServiceTask
+from .timers import Cycle, Period
 
 
 def element_id(task: Any) -> str:
@@ -208,9 +209,14 @@ def force_timer(task: Any) -> None:
 
 
 def fire_once(task: Any) -> None:
-    """Fire a timer start event exactly once: the start-timer schedule, not the instance, repeats cycles."""
+    """Fire a timer start event exactly once: the start-timer schedule, not the instance, repeats cycles.
+
+    Call it before the first engine step, so the timer expression is never evaluated here: a cycle with a start
+    in the past would otherwise add tokens for overdue occurrences. A cycle event only passes a token on when
+    an occurrence falls due, so it gets a cycle of one occurrence that is already due.
+    """
     if isinstance(task.task_spec.event_definition, CycleTimerEventDefinition):
-        task._set_internal_data(event_value={"cycles": 1, "next": EPOCH, "duration": 0})
+        task._set_internal_data(event_value=Cycle(1, datetime.fromisoformat(EPOCH), Period.parse("P1D")).state(0))
     else:
         task._set_internal_data(event_fired=True)
 

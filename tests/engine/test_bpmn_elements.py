@@ -6,12 +6,12 @@ with a virtual ``now``; no test sleeps.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from engine.database import utcnow
-from engine.errors import NotFound
+from engine.errors import DeploymentError, NotFound, ProcessError
 from engine.runtime import Engine
 from tests.engine.conftest import Calls
 from tests.support.bpmn_builder import (
@@ -157,6 +157,15 @@ def test_event_based_gateway_message_wins(engine: Engine) -> None:
     done = engine.get_instance(instance.id)
     assert done.variables["outcome"] == "answered" and done.state == "completed"
     assert engine.jobs(instance_id=instance.id) == []  # the losing timer is gone
+
+
+def test_event_based_gateway_with_two_timers_is_refused_at_deploy(engine: Engine) -> None:
+    two_timers = _event_gateway().node("expire", "intermediateCatchEvent", "Ablauf", timer("timeDuration", '"P3D"')) \
+        .node("end_c", "endEvent").flow("gw", "expire").flow("expire", "end_c")
+    with pytest.raises(DeploymentError) as refused:
+        deploy(engine, two_timers)
+    [problem] = refused.value.problems
+    assert problem.element_id == "gw" and "one timer branch" in problem.message
 
 
 def test_event_based_gateway_timer_wins(engine: Engine) -> None:
@@ -436,3 +445,101 @@ def test_a_script_loop_of_2000_passes_in_one_step(engine: Engine) -> None:
     deploy(engine, p)
     done = engine.start("count", {"i": 0})
     assert done.state == "completed" and done.variables["i"] == 2000
+
+
+def _timer_due(engine: Engine, instance_id: str, element_id: str) -> datetime:
+    [job] = [j for j in engine.jobs(instance_id=instance_id, kind="timer", state="pending")
+             if j.element_id == element_id]
+    return job.due_at
+
+
+def test_month_durations_are_calendar_months_for_intermediate_and_boundary_timers(engine: Engine) -> None:
+    p = Bpmn("monthly-wait").node("start", "startEvent") \
+        .node("first", "intermediateCatchEvent", "Eine Stunde", timer("timeDuration", '"PT1H"')) \
+        .node("month", "intermediateCatchEvent", "Ein Monat", timer("timeDuration", '"P1M"')) \
+        .node("approve", "userTask", "Freigeben") \
+        .node("late", "boundaryEvent", "Ein Monat", timer("timeDuration", '"P1M"'), 'attachedToRef="approve"') \
+        .node("escalate", "userTask", "Eskalieren").node("end", "endEvent").node("end_late", "endEvent") \
+        .chain("start", "first", "month", "approve", "end").chain("late", "escalate", "end_late")
+    deploy(engine, p)
+    instance = engine.start("monthly-wait")
+    end_of_january = datetime(2027, 1, 31, 10, tzinfo=UTC)
+    engine.fire_due_timers(end_of_january)  # "first" fires; "month" is armed at this (virtual) time
+    assert _timer_due(engine, instance.id, "month") == datetime(2027, 2, 28, 10, tzinfo=UTC)  # not 3 March
+    engine.fire_due_timers(datetime(2027, 2, 28, 10, tzinfo=UTC))
+    assert open_elements(engine, instance.id) == ["approve"]
+    assert _timer_due(engine, instance.id, "late") == datetime(2027, 3, 28, 10, tzinfo=UTC)
+    engine.fire_due_timers(datetime(2027, 3, 28, 10, tzinfo=UTC))
+    assert open_elements(engine, instance.id) == ["escalate"]
+
+
+def _recurring_reminder(key: str, cycle: str) -> Bpmn:
+    """A user task ("pay") with a non-interrupting cycle timer ("nudge") that calls the recording connector."""
+    return Bpmn(key).node("start", "startEvent").node("pay", "userTask", "Bezahlen") \
+        .node("nudge", "boundaryEvent", "Erinnerung", timer("timeCycle", f'"{cycle}"'),
+              'attachedToRef="pay" cancelActivity="false"') \
+        .node("remind", "serviceTask", "Erinnern", service("record", "out", n="1")) \
+        .node("end", "endEvent").node("end_nudge", "endEvent") \
+        .chain("start", "pay", "end").chain("nudge", "remind", "end_nudge")
+
+
+def test_a_monthly_boundary_cycle_stays_on_its_day_and_does_not_burst(engine: Engine, calls: Calls) -> None:
+    deploy(engine, _recurring_reminder("nag", "R/2027-01-31T09:00:00+01:00/P1M"))
+    instance = engine.start("nag")
+    assert _timer_due(engine, instance.id, "nudge") == datetime(2027, 1, 31, 8, tzinfo=UTC)
+    engine.fire_due_timers(datetime(2027, 1, 31, 8, tzinfo=UTC))
+    assert len(calls.calls) == 1 and _timer_due(engine, instance.id, "nudge") == datetime(2027, 2, 28, 8, tzinfo=UTC)
+    engine.fire_due_timers(datetime(2027, 2, 28, 8, tzinfo=UTC))
+    assert len(calls.calls) == 2 and _timer_due(engine, instance.id, "nudge") == datetime(2027, 3, 31, 8, tzinfo=UTC)
+    engine.fire_due_timers(datetime(2027, 6, 15, tzinfo=UTC))  # 31 March, 30 April, 31 May overdue: one reminder
+    assert len(calls.calls) == 3 and _timer_due(engine, instance.id, "nudge") == datetime(2027, 6, 30, 8, tzinfo=UTC)
+    work(engine, instance.id, "pay")
+    assert engine.get_instance(instance.id).state == "completed" and engine.jobs(instance_id=instance.id) == []
+
+
+def test_a_limited_boundary_cycle_fires_its_repetitions_one_at_a_time(engine: Engine, calls: Calls) -> None:
+    deploy(engine, _recurring_reminder("thrice", "R3/PT1H"))
+    instance = engine.start("thrice")
+    now = utcnow()
+    fired = [engine.fire_due_timers(now + timedelta(hours=h, minutes=1)) for h in (1, 2, 3, 4, 5)]
+    assert fired == [1, 1, 1, 0, 0] and len(calls.calls) == 3
+    assert open_elements(engine, instance.id) == ["pay"]
+
+
+def test_each_parallel_multi_instance_task_shows_and_stores_its_own_item(engine: Engine) -> None:
+    p = Bpmn("contracts").node("start", "startEvent") \
+        .node("review", "userTask", "Vertrag prüfen", multi_instance("contracts", "contract", False, "verdicts",
+                                                                     "verdict")) \
+        .node("end", "endEvent").chain("start", "review", "end")
+    deploy(engine, p)
+    contracts = [{"number": "V-1", "term": 12}, {"number": "V-2", "term": 24}, {"number": "V-3", "term": 36}]
+    instance = engine.start("contracts", {"contracts": contracts, "customer": "ACME"})
+    tasks = engine.list_tasks(instance_id=instance.id)
+    shown = {engine.task_data(t.id)["contract"]["number"]: t for t in tasks}
+    assert sorted(shown) == ["V-1", "V-2", "V-3"]
+    assert all(engine.task_data(t.id)["customer"] == "ACME" for t in tasks)
+    for number, task in shown.items():
+        engine.complete_task(task.id, {"verdict": f"ok {number}"})
+    done = engine.get_instance(instance.id)
+    assert done.state == "completed"
+    # Spiff appends a parallel activity's outputs to a separate list in completion order (not item order)
+    assert sorted(done.variables["verdicts"]) == ["ok V-1", "ok V-2", "ok V-3"]
+
+
+def test_date_today_in_a_script_task(engine: Engine) -> None:
+    p = Bpmn("today").node("start", "startEvent") \
+        .node("calc", "scriptTask", "Frist", script("due = (date.today() + timedelta(days=14)).isoformat()")) \
+        .node("end", "endEvent").chain("start", "calc", "end")
+    deploy(engine, p)
+    done = engine.start("today")
+    assert done.state == "completed" and done.variables["due"] == (date.today() + timedelta(days=14)).isoformat()
+
+
+def test_a_malformed_timer_duration_is_a_process_error_naming_the_event(engine: Engine) -> None:
+    p = Bpmn("bad-wait").node("start", "startEvent") \
+        .node("pause", "intermediateCatchEvent", "Warten", timer("timeDuration", "wait_for")) \
+        .node("end", "endEvent").chain("start", "pause", "end")
+    deploy(engine, p)
+    with pytest.raises(ProcessError) as failed:
+        engine.start("bad-wait", {"wait_for": "two weeks"})
+    assert failed.value.element_id == "pause" and "'two weeks' is not an ISO 8601 duration" in str(failed.value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from types import FrameType
 from typing import Any, Literal
@@ -16,6 +16,7 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.util.task import TaskState
 
+from engine import sandbox
 from engine.sandbox import (
     DENIED_NAMES,
     RestrictedScriptEngine,
@@ -503,3 +504,44 @@ def test_call_service_is_refused_clearly() -> None:
     assert isinstance(info.value, NotImplementedError)
     assert isinstance(info.value, WorkflowTaskException)
     assert "crm/create" in str(info.value)
+
+
+@pytest.mark.parametrize(("expression", "expected"), [
+    ("date.today() == today", True),
+    ("datetime.now(timezone.utc).tzinfo == timezone.utc", True),
+    ("datetime.now().date() == today", True),
+    ("date.fromisoformat('2026-03-01') - timedelta(days=1)", date(2026, 2, 28)),
+    ("datetime.fromisoformat('2026-03-01T06:00:00+01:00').astimezone(timezone.utc).hour", 5),
+    ("datetime.strptime('01.03.2026', '%d.%m.%Y').date()", date(2026, 3, 1)),
+    ("date(2026, 3, 1).strftime('%d.%m.%Y')", "01.03.2026"),
+    ("date(2026, 3, 1).isoformat()", "2026-03-01"),
+    ("datetime.fromtimestamp(0, timezone.utc).year", 1970),
+    ("(date.today() + timedelta(days=14)) > today", True),
+])
+def test_the_date_and_time_api_works_in_scripts(expression: str, expected: object) -> None:
+    """Some of these call back into Python's import machinery from C (date.today() imports ``time``)."""
+    assert SandboxEnvironment().evaluate(expression, {"today": date.today()}) == expected
+
+
+def test_date_today_works_in_a_script_task_too() -> None:
+    context: dict[str, Any] = {}
+    SandboxEnvironment().execute("due = date.today() + timedelta(days=30)\nyear = datetime.now().year", context)
+    assert context == {"due": date.today() + timedelta(days=30), "year": datetime.now().year}
+
+
+def test_the_import_hook_the_date_api_needs_does_not_open_imports() -> None:
+    """C code may import ``time`` and ``_strptime`` for the date API; scripts still cannot import anything."""
+    env = SandboxEnvironment()
+    with pytest.raises(ScriptRejected):
+        env.execute("__import__('os')", {})
+    with pytest.raises(ScriptRejected):
+        env.execute("b = __builtins__", {})
+    with pytest.raises(NameError):
+        env.evaluate("time.time()", {})
+    with pytest.raises(NameError):
+        env.evaluate("builtins", {})
+    c_api_import = sandbox._BUILTINS["__import__"]  # what C code finds; scripts cannot name it
+    assert c_api_import("time").time() > 0
+    for refused in ("os", "sys", "builtins", "importlib"):
+        with pytest.raises(ImportError):
+            c_api_import(refused)
