@@ -21,6 +21,7 @@ from crm.accounts import ContactInput, create_account, create_contact
 from crm.schema import incident, problem
 from engine.database import utcnow
 from tests.support.live_app import Api, live_app
+from tests.support.sessions import login
 
 PASSWORD = "desk-password"
 
@@ -51,13 +52,7 @@ class Desk:
 
 
 def _login(base_url: str, user: str, headers: dict[str, str] | None = None) -> tuple[httpx.Client, str]:
-    client = httpx.Client(base_url=base_url, timeout=30, headers=headers or {"Accept-Language": "de"})
-    response = client.post("/login", data={"username": user, "password": PASSWORD, "next": "/service-desk"},
-                           follow_redirects=True)
-    assert response.status_code == 200, response.text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', response.text)
-    assert token is not None
-    return client, token.group(1)
+    return login(base_url, user, PASSWORD, "/service-desk", headers)
 
 
 @pytest.fixture

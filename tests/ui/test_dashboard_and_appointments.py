@@ -20,6 +20,7 @@ from crm.appointments import AppointmentInput, create_appointment
 from crm.opportunities import OpportunityInput, create_opportunity, set_stage
 from crm.schema import appointment
 from tests.support.live_app import Api, live_app
+from tests.support.sessions import login
 
 from .test_start_and_phone_capture import browser_login, unlabelled
 
@@ -48,13 +49,9 @@ def office(db_url: str) -> Iterator[Office]:
         with app.engine.db.transaction() as conn:
             account_id = create_account(conn, "Muster Netz GmbH")
             contact_id = create_contact(conn, ContactInput("Weber", "Herr", "Karl"), account_id)
-        client = httpx.Client(base_url=app.base_url, timeout=30, headers={"Accept-Language": "de"})
-        response = client.post("/login", data={"username": "clara", "password": PASSWORD, "next": "/"},
-                               follow_redirects=True)
-        token = re.search(r'name="csrf_token" value="([^"]+)"', response.text)
-        assert token is not None
+        client, token = login(app.base_url, "clara", PASSWORD)
         try:
-            yield Office(app, client, token.group(1), account_id, contact_id)
+            yield Office(app, client, token, account_id, contact_id)
         finally:
             client.close()
 

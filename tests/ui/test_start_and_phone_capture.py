@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from crm.accounts import ContactInput, create_account, create_contact
 from crm.schema import incident
 from engine.queries import InstanceFilter
 from tests.support.live_app import Api, live_app
+from tests.support.sessions import login, wait_for
 
 ROOT = Path(__file__).parents[2]
 PASSWORD = "start-password"
@@ -76,23 +76,7 @@ def _deploy(app: Api, *keys: str) -> None:
 
 
 def _login(base_url: str, user: str) -> tuple[httpx.Client, str]:
-    client = httpx.Client(base_url=base_url, timeout=30, headers={"Accept-Language": "de"})
-    response = client.post("/login", data={"username": user, "password": PASSWORD, "next": "/"},
-                           follow_redirects=True)
-    assert response.status_code == 200, response.text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', response.text)
-    assert token is not None
-    return client, token.group(1)
-
-
-def _wait_for(condition: Callable[[], Any], what: str, timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    return login(base_url, user, PASSWORD)
 
 
 @pytest.fixture
@@ -163,7 +147,7 @@ def test_phone_capture_starts_the_incident_process(desk: tuple[Api, Any]) -> Non
     response = sina.post("/service-desk/incidents/new", data={**data, "category": "network"})
     assert response.status_code == 303 and response.headers["location"].startswith("/instances/")
     instance_id = response.headers["location"].rsplit("/", 1)[1]
-    task = _wait_for(lambda: next(iter(app.engine.list_tasks(instance_id=instance_id)), None), "the work task")
+    task = wait_for(lambda: next(iter(app.engine.list_tasks(instance_id=instance_id)), None), "the work task")
     assert (task.element_id, task.candidate_groups) == ("work_2nd", ["support2"])
     with app.engine.db.read() as conn:
         row = conn.execute(sa.select(incident)).one()
@@ -255,7 +239,7 @@ def test_phone_capture_in_the_browser(page: Any, browser_app: Api) -> None:
     page.get_by_role("button", name="Störung erfassen").click()
     page.wait_for_url("**/instances/*")
     instance_id = page.url.rsplit("/", 1)[1]
-    task = _wait_for(lambda: next(iter(browser_app.engine.list_tasks(instance_id=instance_id)), None), "work task")
+    task = wait_for(lambda: next(iter(browser_app.engine.list_tasks(instance_id=instance_id)), None), "work task")
     assert (task.element_id, task.candidate_groups) == ("work_1st", ["servicedesk"])
     page.goto(browser_app.base_url + "/tasks")
     assert page.locator(f"a[href='/tasks/{task.id}']").count() == 1
