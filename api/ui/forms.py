@@ -4,6 +4,10 @@ Submitted HTML form fields are strings; ``parse_submission`` turns them into the
 (numbers, booleans, lists, arrays of objects such as quote positions, uploaded files) so the engine validates
 real values. Read-only context (a quote, an incident) is laid out for people by ``Field.shown``: objects as
 labelled lists, arrays of objects as tables, numbers and dates in the page's language.
+
+Coded values get readable labels the JSON-Schema way: ``"oneOf": [{"const": "open", "title": "offen"}, ...]``
+makes a select (or, on an array's ``items``, checkboxes) showing the titles, and a read-only value shows the
+title of its ``const`` (``anyOf`` works there too, so a free-text code can label the values it knows).
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ class Field:
     description: str | None = None
     items: list[Field] = field(default_factory=list)  # columns of an array of objects, members of a group
     rows: list[dict[str, Any]] = field(default_factory=list)
+    labels: dict[Any, str] = field(default_factory=dict)  # option -> title, from ``oneOf`` consts
     minimum: float | None = None
     maximum: float | None = None
     spec: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -75,6 +80,10 @@ class Field:
             return self.value[:16].replace(" ", "T")
         return str(self.value)
 
+    def label(self, option: Any) -> str:
+        """An option as people read it: its ``oneOf`` title, else the value itself ("–" for the empty one)."""
+        return self.labels.get(option, str(option) if option != "" else "–")
+
     @property
     def uploads(self) -> bool:
         """Whether the form needs ``multipart/form-data`` for a file somewhere in this field."""
@@ -90,10 +99,30 @@ def _is_file(spec: dict[str, Any]) -> bool:
     return spec.get("type") == "object" and any(p.get("contentEncoding") == "base64" for p in properties.values())
 
 
+def _labelled_options(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The entries of a ``oneOf`` made only of ``const`` values (each with an optional ``title``), else none."""
+    one_of = spec.get("oneOf")
+    if isinstance(one_of, list) and one_of and all(isinstance(o, dict) and "const" in o for o in one_of):
+        return one_of
+    return []
+
+
+def options_of(spec: dict[str, Any]) -> list[Any]:
+    """The values a select offers: the ``const``s of a labelled ``oneOf``, else the ``enum``."""
+    labelled = _labelled_options(spec)
+    return [o["const"] for o in labelled] if labelled else list(spec.get("enum") or [])
+
+
+def _const_titles(spec: dict[str, Any]) -> dict[Any, str]:
+    """Titles of the ``const`` entries of ``oneOf``/``anyOf``: how a coded value reads."""
+    return {o["const"]: str(o["title"]) for key in ("oneOf", "anyOf") for o in spec.get(key) or []
+            if isinstance(o, dict) and "const" in o and "title" in o and isinstance(o["const"], str | int)}
+
+
 def _kind(spec: dict[str, Any]) -> str:
     if spec.get("readOnly"):
         return "readonly"
-    if "enum" in spec:
+    if "enum" in spec or _labelled_options(spec):
         return "select"
     kind = spec.get("type", "string")
     if kind == "string":
@@ -107,7 +136,7 @@ def _kind(spec: dict[str, Any]) -> str:
         items = spec.get("items") or {}
         if items.get("type") == "object":
             return "array"
-        return "choices" if "enum" in items else "list"
+        return "choices" if "enum" in items or _labelled_options(items) else "list"
     if kind == "object":
         return "file" if _is_file(spec) else "group"
     return str(kind) if kind in ("number", "integer", "boolean") else "text"
@@ -125,9 +154,11 @@ def fields_of(schema: dict[str, Any] | None, values: dict[str, Any],
         kind = _kind(spec)
         source = context if kind == "readonly" and context is not None else values
         value = source.get(name, spec.get("default"))
+        option_spec = spec if kind == "select" else spec.get("items") or {}
         item = Field(prefix + name, spec.get("title", name), kind, name in required,
-                     list(spec.get("enum") or (spec.get("items") or {}).get("enum") or []), value,
-                     spec.get("description"), minimum=spec.get("minimum"), maximum=spec.get("maximum"), spec=spec)
+                     options_of(option_spec) if kind in ("select", "choices") else [], value,
+                     spec.get("description"), labels=_const_titles(option_spec), minimum=spec.get("minimum"),
+                     maximum=spec.get("maximum"), spec=spec)
         if kind == "array":
             item.items = fields_of(spec["items"], {})
             item.rows = [row for row in value or [] if isinstance(row, dict)]
@@ -144,6 +175,8 @@ def display_of(spec: dict[str, Any], value: Any, language: str = "de", depth: in
         return Display("text", "–", translate=True)
     if isinstance(value, bool):
         return Display("text", "ja" if value else "nein", translate=True)
+    if isinstance(value, str | int) and value in (titles := _const_titles(spec)):
+        return Display("text", titles[value])
     if depth >= MAX_DEPTH and isinstance(value, dict | list):
         return Display("text", str(value))
     properties = spec.get("properties") or {}
@@ -211,8 +244,9 @@ def _convert(spec: dict[str, Any], raw: str) -> Any:
         return raw  # the schema check reports it with the field name
     if kind == "boolean":
         return raw in TRUE_VALUES
-    if "enum" in spec and raw not in spec["enum"]:
-        for option in spec["enum"]:
+    options = options_of(spec)
+    if options and raw not in options:
+        for option in options:
             if str(option) == raw:
                 return option
     return raw
@@ -327,6 +361,8 @@ def _message(error: jsonschema.ValidationError) -> FieldError:
         case "pattern" | "format":
             return FieldError("Das Format passt nicht.")
         case "enum":
+            return FieldError("Bitte einen der angebotenen Werte wählen.")
+        case "oneOf" if _labelled_options({"oneOf": limit}):
             return FieldError("Bitte einen der angebotenen Werte wählen.")
         case "const" if limit is True:
             return FieldError("Bitte bestätigen.")

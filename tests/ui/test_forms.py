@@ -20,7 +20,7 @@ from starlette.datastructures import FormData, Headers, UploadFile
 
 from api.app import create_app
 from api.settings import Settings
-from api.ui.forms import field_errors, fields_of, parse_submission
+from api.ui.forms import field_errors, fields_of, options_of, parse_submission
 from api.ui.rendering import TEMPLATES
 from tests.support.bpmn_builder import Bpmn, properties
 from tests.support.live_app import Api
@@ -106,8 +106,8 @@ def _example(spec: dict[str, Any]) -> Any:
     for candidate in [*spec.get("examples", []), spec.get("default")]:
         if candidate not in (None, "", []) and jsonschema.Draft202012Validator(spec).is_valid(candidate):
             return candidate
-    if "enum" in spec:
-        return next(option for option in spec["enum"] if option != "")
+    if options_of(spec):
+        return next(option for option in options_of(spec) if option != "")
     kind = spec.get("type", "string")
     if kind == "boolean":
         return True
@@ -200,6 +200,28 @@ def test_lists_of_values_and_choices_parse_to_typed_lists_and_show_entry_errors(
     assert "Entry 2: Please enter a whole number." in _render(fields_of(schema, data), errors, lang="en")
 
 
+def test_one_of_consts_label_options_and_coded_read_only_values() -> None:
+    labels = [{"const": "open", "title": "offen"}, {"const": "won", "title": "gewonnen"}]
+    schema = {"type": "object", "required": ["answer"], "properties": {
+        "answer": {"type": "string", "title": "Antwort", "oneOf": labels},
+        "tags": {"type": "array", "title": "Merkmale", "items": {"oneOf": labels}},
+        "size": {"type": "integer", "title": "Größe", "oneOf": [{"const": 1, "title": "klein"},
+                                                               {"const": 2, "title": "groß"}]},
+        "deal": {"type": "object", "readOnly": True, "title": "Geschäft", "properties": {
+            "stage": {"title": "Phase", "oneOf": labels},
+            "kind": {"title": "Art", "anyOf": [{"const": "new", "title": "Neukunde"}, {"type": "string"}]}}}}}
+    page = _render(fields_of(schema, {"answer": "won", "tags": ["open"]}, {"deal": {"stage": "won", "kind": "x"}}))
+    assert re.search(r'<option value="won" selected>gewonnen</option>', page)
+    assert '<option value="open" >offen</option>' in page and '<option value="2" >groß</option>' in page
+    assert re.search(r'value="open"\s+checked> offen</label>', page) and "> gewonnen</label>" in page
+    assert "<dt>Phase</dt><dd>gewonnen</dd>" in page and "<dt>Art</dt><dd>x</dd>" in page  # unknown code as is
+    data = parse_submission(schema, FormData([("answer", "open"), ("tags", "won"), ("size", "2")]))
+    assert data == {"answer": "open", "tags": ["won"], "size": 2}
+    jsonschema.validate(data, schema, cls=jsonschema.Draft202012Validator)
+    errors = field_errors(schema, {"answer": "lost", "size": 3})
+    assert errors["answer"].text == errors["size"].text == "Bitte einen der angebotenen Werte wählen."
+
+
 def test_rows_errors_sit_in_their_cell_and_if_then_requirements_name_the_field() -> None:
     claim = json.loads((ROOT / "forms" / "travel-expenses-claim.json").read_text())
     form = FormData([("purpose", "Messe"), ("trip_start", "2026-05-04"), ("trip_end", "2026-05-05"),
@@ -281,7 +303,8 @@ def test_order_review_page_shows_the_quote_refuses_bad_lines_inline_and_complete
     instance = desk.engine.start("review-only", {"quote": QUOTE})
     [task] = desk.engine.list_tasks(instance_id=instance.id)
     page = desk.client.get(f"/tasks/{task.id}").text
-    assert "<legend>Angebot</legend>" in page and "<dt>gross</dt><dd>1.469,06</dd>" in page
+    assert "<legend>Angebot</legend>" in page and "<dt>Summe brutto</dt><dd>1.469,06\xa0€</dd>" in page
+    assert "<dt>Status</dt><dd>Angenommen</dd>" in page and '<th scope="col">Einzelpreis</th>' in page
     assert "<td>Einrichtung</td>" in page and "{&#39;" not in page
 
     def post(fields: list[tuple[str, str]]) -> Any:
@@ -292,7 +315,7 @@ def test_order_review_page_shows_the_quote_refuses_bad_lines_inline_and_complete
     assert refused.status_code == 422 and '<p class="error" role="alert">Bitte die markierten Felder' in refused.text
     assert "Eintrag 2: Bitte eine ganze Zahl eingeben." in refused.text and 'value="2, x"' in refused.text
     assert 'id="adjustments[0].quantity-error">Muss größer als 0 sein.' in refused.text
-    assert "<dt>number</dt><dd>A-2026-0007</dd>" in refused.text  # the context stays after a refusal
+    assert "<dt>Angebotsnummer</dt><dd>A-2026-0007</dd>" in refused.text  # the context stays after a refusal
     done = post([("drop_lines", "2"), ("adjustments[0].line_no", "1"), ("adjustments[0].quantity", "3"),
                  ("note", "Einrichtung entfällt")])
     assert done.status_code == 303
