@@ -277,7 +277,7 @@ class Engine:
             if row.assignee and user is not None and row.assignee != user:
                 raise Conflict(f"task '{task_id}' is claimed by {row.assignee}")
             if row.form_key:
-                self._validate_form(conn, row.form_key, data)
+                data = self._validate_form(conn, row.form_key, data)
             inst = self._load_running(conn, row.instance_id)
             task = self.store.task(inst, task_id)
             if task is None or not task.has_state(TaskState.READY):
@@ -554,10 +554,15 @@ class Engine:
             element_type="UserTask", task_id=row.id, user_id=user, data=json.dumps({"assignee": assignee})))
         return task_view(conn.execute(sa.select(user_task).where(user_task.c.id == row.id)).one())
 
-    def _validate_form(self, conn: Connection, form_key: str, data: dict[str, Any]) -> None:
+    def _validate_form(self, conn: Connection, form_key: str, data: dict[str, Any]) -> dict[str, Any]:
+        """The submitted data without the form's read-only fields (the context a task shows is not the clerk's to
+        change, whatever a client sends back), checked against the form's schema."""
         schema = self.repository.form(conn, form_key)
         if schema is None:
-            return
+            return data
+        read_only = {name for name, spec in (schema.get("properties") or {}).items()
+                     if isinstance(spec, dict) and spec.get("readOnly")}
+        data = {name: value for name, value in data.items() if name not in read_only}
         validator = jsonschema.Draft202012Validator(schema)
         errors = []
         for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
@@ -570,6 +575,7 @@ class Engine:
             errors.append({"field": path or "(form)", "message": error.message})
         if errors:
             raise FormValidationError(errors)
+        return data
 
 
 @contextmanager

@@ -53,6 +53,16 @@ def test_form_data_is_validated_and_nothing_is_written_on_error(engine: Engine) 
     assert engine.get_instance(instance.id).state == "running"
 
 
+def test_read_only_form_fields_a_client_sends_back_change_nothing(engine: Engine) -> None:
+    form = (b'{"type": "object", "properties": {"ok": {"type": "boolean"}, '
+            b'"amount": {"type": "integer", "readOnly": true}}, "required": ["ok"], "additionalProperties": false}')
+    engine.deploy(bpmn("reference.bpmn"), [("approval.json", form)])
+    instance = engine.start("reference", {"amount": 70})
+    [task] = engine.list_tasks(instance_id=instance.id)
+    done = engine.complete_task(task.id, {"ok": True, "amount": 1_000_000})
+    assert done.variables["amount"] == 70 and done.variables["ok"] is True
+
+
 def test_second_completion_is_refused_with_who_completed(engine: Engine) -> None:
     _deploy(engine)
     instance = engine.start("reference", {"amount": 1})
