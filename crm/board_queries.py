@@ -5,13 +5,18 @@ board never loops per card.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from . import validation as v
 from .errors import DomainError
+from .queries import SLA_STATES, incident_sla_state
 from .schema import account, contact, incident, problem
+from .service_desk import OPEN_INCIDENT
 
 BOARD_STATUSES = ("new", "assigned", "pending", "resolved")
 OPEN_LIMIT = 50  # cards per open column, most urgent first (300 made 0.8 MB of HTML and > 300 ms at 100k accounts)
@@ -36,41 +41,59 @@ def _with_account() -> Any:
     )
 
 
-def _board_filters(group: str | None, priority: str | None, assignee: str | None) -> list[Any]:
-    filters: list[Any] = []
-    if group:
-        filters.append(incident.c.assigned_group == group)
-    if priority:
-        filters.append(incident.c.priority == priority)
-    if assignee:
-        filters.append(incident.c.assignee == assignee)
-    return filters
+@dataclass(frozen=True)
+class BoardFilter:
+    """The board's filters; ``sla`` (within, at_risk, breached) is judged at ``now`` and keeps only open
+    incidents, so it hides the resolved column."""
+
+    group: str | None = None
+    priority: str | None = None
+    assignee: str | None = None
+    sla: str | None = None
+    now: datetime | None = None
+
+    def statuses(self) -> tuple[str, ...]:
+        return OPEN_INCIDENT if self.sla else BOARD_STATUSES
+
+    def where(self) -> list[Any]:
+        """WHERE terms; the SLA state is computed in SQL by ``crm.queries.sla_state``'s rule, so the card limit
+        and the column totals stay right however many incidents there are."""
+        terms: list[Any] = []
+        if self.sla:
+            v.one_of("sla", self.sla, SLA_STATES)
+            if self.now is None:
+                raise DomainError("now", "the SLA filter needs the current time")
+            terms.append(incident_sla_state(self.now) == self.sla)
+        if self.group:
+            terms.append(incident.c.assigned_group == self.group)
+        if self.priority:
+            terms.append(incident.c.priority == self.priority)
+        if self.assignee:
+            terms.append(incident.c.assignee == self.assignee)
+        return terms
 
 
-def board_totals(
-    conn: Connection, *, group: str | None = None, priority: str | None = None, assignee: str | None = None
-) -> dict[str, int]:
+def board_totals(conn: Connection, chosen: BoardFilter = BoardFilter()) -> dict[str, int]:
     """How many incidents each column holds in all, since a column shows only the first of them."""
-    query = (sa.select(incident.c.status, sa.func.count()).where(incident.c.status.in_(BOARD_STATUSES),
-                                                                 *_board_filters(group, priority, assignee))
+    statuses = chosen.statuses()
+    query = (sa.select(incident.c.status, sa.func.count())
+             .where(incident.c.status.in_(statuses), *chosen.where())
              .group_by(incident.c.status))
     counted = {str(status): int(count) for status, count in conn.execute(query)}
-    return {status: counted.get(status, 0) for status in BOARD_STATUSES}
+    return {status: counted.get(status, 0) for status in statuses}
 
 
 def board_incidents(
     conn: Connection,
+    chosen: BoardFilter = BoardFilter(),
     *,
-    group: str | None = None,
-    priority: str | None = None,
-    assignee: str | None = None,
     open_limit: int = OPEN_LIMIT,
     resolved_limit: int = RESOLVED_LIMIT,
 ) -> dict[str, list[dict[str, Any]]]:
     """Incidents per board column: open ones most urgent deadline first, resolved ones newest first."""
-    filters = _board_filters(group, priority, assignee)
+    filters = chosen.where()
     columns: dict[str, list[dict[str, Any]]] = {}
-    for status in BOARD_STATUSES:
+    for status in chosen.statuses():
         query = _with_account().where(incident.c.status == status, *filters)
         if status == "resolved":
             query = query.order_by(incident.c.resolved_at.desc(), incident.c.id.desc()).limit(resolved_limit)

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from . import validation as v
 from .errors import DomainError
-from .queries import AT_RISK_SHARE, sla_state
+from .queries import SLA_STATES, incident_sla_state, sla_state
 from .schema import (
     activity,
     appointment,
@@ -33,7 +33,6 @@ from .schema import (
 from .service_desk import OPEN_INCIDENT
 from .staff import request_row, request_table
 
-SLA_STATES = ("within", "at_risk", "breached")
 # the date a staff request is about: what its list filters and sorts by
 STAFF_DAY = {
     "time_entry": time_entry.c.work_date,
@@ -59,10 +58,6 @@ def _paged(
     total = conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one()
     rows = _rows(conn, sa.select(table).where(*where).order_by(*order).limit(limit).offset(offset))
     return rows, int(total)
-
-
-def _epoch(column: Any) -> Any:
-    return sa.extract("epoch", column)
 
 
 def with_sla_state(row: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -98,16 +93,8 @@ def list_incidents(
         where.append(sa.or_(_contains(incident.c.summary, text), _contains(incident.c.number, text)))
     if sla is not None:
         v.one_of("sla_state", sla, SLA_STATES)
-        at = v.aware("now", now)
         where.append(incident.c.status.in_(OPEN_INCIDENT))
-        # the same rule as crm.queries.sla_state, in seconds since the epoch so both databases can compute it
-        left = _epoch(incident.c.resolution_due) - at.timestamp()
-        at_risk = left < (_epoch(incident.c.resolution_due) - _epoch(incident.c.opened_at)) * AT_RISK_SHARE
-        if sla == "breached":
-            where.append(incident.c.resolution_due <= at)
-        else:
-            where.append(incident.c.resolution_due > at)
-            where.append(at_risk if sla == "at_risk" else sa.not_(at_risk))
+        where.append(incident_sla_state(now) == sla)
     rows, total = _paged(
         conn, incident, where, [incident.c.opened_at.desc(), incident.c.id.desc()], limit, offset
     )

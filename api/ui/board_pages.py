@@ -17,7 +17,7 @@ from starlette.datastructures import FormData
 from crm import board_queries as bq
 from crm import service_desk as sd
 from crm.errors import DomainError
-from crm.queries import sla_state
+from crm.queries import SLA_STATES, sla_state
 from crm.sla import LEVELS, PRIORITIES
 from crm.status import check_transition
 from engine.database import as_utc, utcnow
@@ -114,13 +114,13 @@ def _field_message(exc: DomainError) -> str:
 
 # -- the board ------------------------------------------------------------------------------------------
 def _board(request: Request, user: Principal, group: str = "", prio: str = "", mine: bool = False,
-           status_code: int = 200, **extra: Any) -> HTMLResponse:
+           sla: str = "", status_code: int = 200, **extra: Any) -> HTMLResponse:
     now = utcnow()
     with page_engine(request).db.read() as conn:
-        chosen = {"group": group or None, "priority": prio or None, "assignee": user.name if mine else None}
-        columns = bq.board_incidents(conn, group=chosen["group"], priority=chosen["priority"],
-                                     assignee=chosen["assignee"])
-        totals = bq.board_totals(conn, **chosen)
+        chosen = bq.BoardFilter(group=group or None, priority=prio or None, assignee=user.name if mine else None,
+                                sla=sla or None, now=now)
+        columns = bq.board_incidents(conn, chosen)
+        totals = bq.board_totals(conn, chosen)
         groups = sorted(set(bq.assigned_groups(conn)) | set(GROUPS))
     for cards in columns.values():
         for card in cards:
@@ -128,14 +128,16 @@ def _board(request: Request, user: Principal, group: str = "", prio: str = "", m
     extra.setdefault("errors", {})
     extra.setdefault("selected", set())
     return render(request, "board.html", status_code, user=user, columns=columns, totals=totals, groups=groups,
-                  group=group, prio=prio, mine=mine, priorities=PRIORITIES, status_labels=STATUS_LABELS,
-                  sla_labels=SLA_LABELS, **extra)
+                  group=group, prio=prio, mine=mine, sla=sla, sla_states=SLA_STATES, priorities=PRIORITIES,
+                  status_labels=STATUS_LABELS, sla_labels=SLA_LABELS, **extra)
 
 
 @router.get("/service-desk", response_class=HTMLResponse)
-def board(request: Request, group: str = "", priority: str = "", mine: bool = False) -> HTMLResponse:
+def board(request: Request, group: str = "", priority: str = "", mine: bool = False, sla: str = "") -> HTMLResponse:
+    """The board; ``sla`` (within, at_risk, breached) is where the dashboard's SLA tiles link to."""
     user = require_user(request)
-    return _board(request, user, group, priority if priority in PRIORITIES else "", mine)
+    return _board(request, user, group, priority if priority in PRIORITIES else "", mine,
+                  sla if sla in SLA_STATES else "")
 
 
 @router.post("/service-desk/problems", response_model=None)

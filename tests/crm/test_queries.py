@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
+from crm import service_desk
+from crm.accounts import create_account
 from crm.demo import load_demo_data
-from crm.queries import account_360, incidents_by_sla, list_products, search_accounts, sla_state
+from crm.queries import account_360, incident_sla_state, incidents_by_sla, list_products, search_accounts, sla_state
 from crm.schema import incident
 from engine.database import create_db_engine
 
@@ -53,4 +55,46 @@ def test_sla_states(db_url: str) -> None:
         ).scalar_one()
         counts = incidents_by_sla(conn, datetime.now(UTC))
         assert sum(counts.values()) == open_count and set(counts) == {"within", "at_risk", "breached"}
+    engine.dispose()
+
+
+US = timedelta(microseconds=1)
+NOW = datetime(2026, 11, 24, 12, 0, 0, 123457, tzinfo=UTC)
+# (time open before NOW, time left after NOW, the state): "at risk" means less than a fifth of the time is left
+BOUNDARIES = [
+    (timedelta(hours=8), timedelta(0), "breached"),  # due exactly now
+    (timedelta(hours=8), -US, "breached"),
+    (timedelta(days=400), US, "at_risk"),  # one microsecond left
+    (timedelta(hours=8), timedelta(hours=2), "within"),  # exactly a fifth left is not "less than"
+    (timedelta(hours=8) + US, timedelta(hours=2), "at_risk"),
+    (timedelta(hours=8) - US, timedelta(hours=2), "within"),
+    (4 * US, US, "within"),  # 1 of 5 µs: where a float share of 0.2 could tip either way
+    (5 * US, US, "at_risk"),
+    (timedelta(minutes=3, microseconds=5), timedelta(seconds=45, microseconds=1), "at_risk"),
+    (timedelta(minutes=3, microseconds=4), timedelta(seconds=45, microseconds=1), "within"),
+    (timedelta(0), timedelta(hours=72), "within"),
+]
+
+
+def test_sla_rule_in_sql_agrees_with_python_on_the_boundaries(db_url: str) -> None:
+    """The board filters and the dashboard counts in SQL; both must judge every incident as ``sla_state`` does."""
+    engine = create_db_engine(db_url)
+    with engine.begin() as conn:
+        account_id = create_account(conn, "Grenzfall GmbH", sla_class="gold")
+        cases: dict[int, str] = {}
+        for open_for, left, expected in BOUNDARIES:
+            assert sla_state(NOW - open_for, NOW + left, NOW) == expected, (open_for, left)
+            incident_id = service_desk.open_incident(conn, account_id, "Grenzfall", impact="low", urgency="low",
+                                                     now=NOW - open_for)
+            conn.execute(incident.update().where(incident.c.id == incident_id)
+                         .values(opened_at=NOW - open_for, resolution_due=NOW + left))
+            cases[incident_id] = expected
+        for now in (NOW, NOW.astimezone(timezone(timedelta(hours=2)))):  # the same instant in any zone
+            judged = conn.execute(sa.select(incident.c.id, incident_sla_state(now)))
+            in_sql = {int(i): str(state) for i, state in judged}
+            assert in_sql == cases
+        expected_counts = {state: list(cases.values()).count(state) for state in ("within", "at_risk", "breached")}
+        assert incidents_by_sla(conn, NOW) == expected_counts
+        service_desk.resolve_incident(conn, next(iter(cases)), "erledigt", now=NOW)  # resolved ones do not count
+        assert sum(incidents_by_sla(conn, NOW).values()) == len(cases) - 1
     engine.dispose()

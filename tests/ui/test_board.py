@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from api.ui.board_pages import duration_text
+from crm import board_queries as bq
 from crm import service_desk as sd
 from crm.accounts import ContactInput, create_account, create_contact
 from crm.schema import incident, problem
@@ -147,6 +148,64 @@ def test_filters_by_group_priority_and_mine(desk: Desk) -> None:
     assert shown(group="access", priority="P4") == set()
     assert shown(priority="P9") == set(number.values())  # an unknown priority filters nothing, no error
     assert '<option value="voice" selected>' in desk.client.get("/service-desk?group=voice").text
+
+
+def _totals(html: str) -> dict[str, int]:
+    """Column totals from the headings: "Neu (3)" or "Neu (50 von 70)"."""
+    return {status: int(total) for status, total in
+            re.findall(r'<h2 id="col-(\w+)">[^<]*<small>\((?:\d+ \w+ )?(\d+)\)</small>', html)}
+
+
+def test_sla_filter_shows_exactly_its_open_incidents_and_the_dashboard_links_to_it(desk: Desk) -> None:
+    """Gold P1 resolves within 4 h (at risk under 48 min left), P4 within 72 h; the filter works in SQL."""
+    breached_new = desk.incident("Leitung tot", age=timedelta(hours=5))
+    breached_pending = desk.incident("Router tot", age=timedelta(hours=4, minutes=10))
+    at_risk_assigned = desk.incident("Paketverlust", age=timedelta(hours=3, minutes=40))
+    within_new = desk.incident("DNS-Frage", "low", "low")
+    within_assigned = desk.incident("Neue Rufnummer", "low", "low", age=timedelta(hours=2))
+    breached_resolved = desk.incident("Längst erledigt", age=timedelta(hours=6))
+    with desk.app.engine.db.transaction() as conn:
+        for incident_id in (breached_pending, at_risk_assigned, within_assigned):
+            sd.assign_incident(conn, incident_id, "access", "dora")
+        sd.set_pending(conn, breached_pending)
+        sd.resolve_incident(conn, breached_resolved, "Neu gestartet")
+    number = {i: str(desk.row(i).number) for i in (breached_new, breached_pending, at_risk_assigned, within_new,
+                                                   within_assigned, breached_resolved)}
+    expected = {
+        "within": ({number[within_new], number[within_assigned]}, {"new": 1, "assigned": 1, "pending": 0}),
+        "at_risk": ({number[at_risk_assigned]}, {"new": 0, "assigned": 1, "pending": 0}),
+        "breached": ({number[breached_new], number[breached_pending]}, {"new": 1, "assigned": 0, "pending": 1}),
+    }
+    for state, (cards, totals) in expected.items():
+        page = desk.client.get("/service-desk", params={"sla": state})
+        assert page.status_code == 200
+        assert set(_numbers(page.text)) == cards and all(f'data-sla="{state}"' in _card(page.text, n) for n in cards)
+        assert _totals(page.text) == totals  # no resolved column while an SLA filter is set
+        assert 'data-status="resolved"' not in page.text
+        assert f'<option value="{state}" selected>' in page.text
+    everything = desk.client.get("/service-desk", params={"sla": "bogus"})  # unknown: no filter, no error
+    assert everything.status_code == 200 and set(_numbers(everything.text)) == set(number.values())
+
+    dashboard = desk.client.get("/")
+    assert dashboard.status_code == 200
+    for state, figure in (("within", "sla-within"), ("at_risk", "sla-at-risk"), ("breached", "sla-breached")):
+        tile = re.search(rf'<a [^>]*href="(/service-desk\?sla={state})" data-figure="{figure}">'
+                         rf'<span class="figure">(\d+)</span>', dashboard.text)
+        assert tile is not None, figure
+        board = desk.client.get(tile.group(1))
+        assert int(tile.group(2)) == sum(_totals(board.text).values()) == len(expected[state][0])
+
+
+def test_sla_filter_limits_cards_but_counts_all(desk: Desk) -> None:
+    """The card limit applies after the SLA filter, and the totals count every match, not the cards shown."""
+    breached = [desk.incident(f"Ausfall {n}", age=timedelta(hours=5, minutes=n)) for n in range(3)]
+    desk.incident("Noch Zeit", "low", "low")
+    with desk.app.engine.db.read() as conn:
+        chosen = bq.BoardFilter(sla="breached", now=utcnow())
+        columns = bq.board_incidents(conn, chosen, open_limit=2)
+        totals = bq.board_totals(conn, chosen)
+    assert [card["id"] for card in columns["new"]] == breached[:0:-1]  # the longest overdue first
+    assert totals == {"new": 3, "assigned": 0, "pending": 0}
 
 
 def test_group_two_incidents_into_a_problem_and_resolve_it(desk: Desk) -> None:
@@ -347,6 +406,8 @@ def test_english_board(desk: Desk) -> None:
     response = desk.client.get("/service-desk", headers={"Accept-Language": "en"})
     assert "Group into problem" in response.text and "overdue by 1 h 0 min" in response.text
     assert "Assigned" in response.text
+    filtered = desk.client.get("/service-desk?sla=at_risk", headers={"Accept-Language": "en"}).text
+    assert "SLA state “at risk” only" in filtered and '<option value="at_risk" selected>at risk</option>' in filtered
 
 
 def test_board_in_the_browser(page: Any, app: Api) -> None:
