@@ -4,7 +4,7 @@ process, SMTP for the order confirmation (with its PDF) and the access data."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -92,3 +92,30 @@ def test_risky_order_rejected_by_management_is_cancelled(world: World) -> None:
     assert the_order.status == "cancelled"
     assert the_order.net == Decimal("320.90") + Decimal("259.00") + Decimal("99.00") + Decimal("9000.00")
     assert world.inbox.messages == []
+
+
+def test_late_supplier_is_chased_after_7_days_and_the_late_shipment_continues_production(world: World) -> None:
+    world.supplier.ship_after_seconds = 3600  # the supplier accepts the modem order but does not ship in time
+    keys = _accepted_quote(world, "spaet-bau.de")
+    instance = world.start("order", {**keys, "delivery_address": ADDRESS}, business_key="K-1003")
+    world.complete(instance, "review", "backoffice", {"drop_lines": [4], "adjustments": []})
+    [placed] = world.wait_for(lambda: world.supplier.orders(), "the modem ordered at the supplier")
+    world.wait_for(lambda: "wait_hw" in world.instance(instance)["activeElements"], "waiting for the shipment")
+    world.api.engine.fire_due_timers(now=datetime.now(UTC) + timedelta(days=8))
+    chase = world.task(instance, "chase", "provisioning")
+    assert chase["candidateGroups"] == ["provisioning"]
+    world.complete(instance, "chase", "provisioning", {"contacted_supplier": True, "expected_on": "2026-12-10",
+                                                       "note": "Lieferant sagt Versand morgen zu"})
+    notice = {"orderId": placed.id, "reference": placed.request.reference, "trackingNumber": "JJD000000000099",
+              "serialNumber": "SN-LATE-01", "article": placed.request.article}  # the supplier ships at last
+    shipped = world.api.client("integration").post("/integrations/supplier/shipments", json=notice)
+    assert shipped.status_code == 200, shipped.text
+    world.complete(instance, "technician", "provisioning", {
+        "starts_at": "2026-12-11T09:00:00+01:00", "ends_at": "2026-12-11T11:00:00+01:00", "technician": "Kai"})
+    world.complete(instance, "deliver", "backoffice", {"delivered_on": "2026-12-11"})
+    world.wait_state(instance, "completed")
+    with world.api.engine.db.read() as conn:
+        the_order = conn.execute(sa.select(order).where(order.c.quote_id == keys["quote_id"])).one()
+        serials = [s.modem_serial for s in conn.execute(sa.select(booked_service).where(
+            booked_service.c.order_id == the_order.id)) if s.modem_serial]
+    assert serials == ["SN-LATE-01"]
