@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from babel.numbers import format_currency
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
@@ -15,6 +17,7 @@ from engine.database import utcnow
 
 from ..identity import Principal
 from ..security import SESSION_COOKIE
+from .forms import LOCALES
 from .i18n import LANGUAGES, language_of, translations
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,7 +29,15 @@ def _templates(language: str) -> Jinja2Templates:
                       autoescape=True)
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters["dt"] = _format_datetime
+    env.filters["money"] = lambda value: _format_money(value, language)
     return Jinja2Templates(env=env)
+
+
+def _format_money(value: Decimal | float | str | None, language: str) -> str:
+    """Euro amounts as the page's language writes them (1.234,50 € in German)."""
+    if value is None:
+        return "–"
+    return str(format_currency(Decimal(str(value)), "EUR", locale=LOCALES.get(language, "de_DE")))
 
 
 def _format_datetime(value: datetime | None) -> str:

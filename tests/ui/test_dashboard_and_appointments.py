@@ -80,9 +80,9 @@ def test_dashboard_pipeline_and_todays_appointments_link_to_their_lists(office: 
             create_appointment(conn, AppointmentInput(topic, start, start + timedelta(hours=1), [participant],
                                                       account_id=office.account_id))
     page = office.client.get("/").text
-    assert re.search(r'data-figure="pipeline-lead">100\.00 €', page)  # 1000 × 10 %
-    assert re.search(r'data-figure="pipeline-proposal">1250\.00 €', page)  # (2000 + 500) × 50 %
-    assert re.search(r'data-figure="pipeline-total">1350\.00 €', page)  # won is no longer pipeline
+    assert re.search(r'data-figure="pipeline-lead">100,00\xa0€', page)  # 1000 × 10 %
+    assert re.search(r'data-figure="pipeline-proposal">1.250,00\xa0€', page)  # (2000 + 500) × 50 %
+    assert re.search(r'data-figure="pipeline-total">1.350,00\xa0€', page)  # won is no longer pipeline
     assert 'href="/opportunities?stage=proposal"' in page
     today = re.search(r'data-figure="appointments-today">(.*?)</ul>', page, re.S)
     assert today is not None and "Jour fixe" in today.group(1) and "Muster Netz GmbH" in today.group(1)
