@@ -7,8 +7,6 @@ get no mail. Each mail sent is recorded as an ``email_out`` activity on the cont
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import string
 from collections.abc import Iterable, Mapping
@@ -21,6 +19,7 @@ from sqlalchemy.engine import Connection
 from . import validation as v
 from .accounts import ACCOUNT_TRANSITIONS
 from .activities import ActivityInput, log_activity
+from .csv_text import BOM, to_csv
 from .errors import DomainError
 from .salutation import letter_salutation
 from .schema import account, account_segment, activity, campaign, campaign_member, contact
@@ -331,20 +330,9 @@ def mailing_list_rows(conn: Connection, campaign_id: int, contact_ids: Iterable[
     return rows
 
 
-def _csv_cell(value: object) -> str:
-    if value is None:
-        return ""
-    return value.isoformat() if isinstance(value, datetime) else str(value)
-
-
 def mailing_list_csv(rows: Iterable[Mapping[str, object]]) -> bytes:
     """What a clerk opens in a spreadsheet: UTF-8 with byte-order mark, ``;`` separated, like the list exports."""
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    writer.writerow(RECIPIENT_COLUMNS)
-    for row in rows:
-        writer.writerow([_csv_cell(row.get(name)) for name in RECIPIENT_COLUMNS])
-    return ("\ufeff" + out.getvalue()).encode()
+    return (BOM + to_csv(rows, RECIPIENT_COLUMNS)).encode()
 
 
 MAILING_LIST_UPLOADER = "silverflow"  # the mailing process stores the list, no person
