@@ -285,24 +285,20 @@ class CrmActions:
 
 def register(registry: Registry, engine: Engine, clock: Callable[[], datetime] | None = None) -> CrmActions:
     actions = CrmActions(engine, clock) if clock else CrmActions(engine)
-    operations: list[tuple[str, Callable[[Any, ConnectorContext], Any], type[BaseModel]]] = [
-        ("crm.quote_summary", actions.quote_summary, QuoteRef),
-        ("crm.create_order", actions.create_order, CreateOrder),
-        ("crm.credit_check", actions.credit_check, CreditParams),
-        ("crm.cancel_order", actions.cancel_order, OrderRef),
-        ("crm.start_production", actions.start_production, OrderRef),
-        ("crm.sub_order_status", actions.sub_order_status, SubOrderStatus),
-        ("crm.book_services", actions.book_services, BookServices),
-        ("crm.log_activity", actions.log_activity, LogActivity),
-        ("crm.open_incident", actions.open_incident, OpenIncident),
-        ("crm.incident_action", actions.incident_action, IncidentAction),
-        ("crm.incident_log", actions.incident_log, IncidentLog),
-        ("crm.create_problem", actions.create_problem, CreateProblem),
-        ("crm.publish_workaround", actions.publish_workaround, ProblemWorkaround),
-        ("crm.resolve_problem", actions.resolve_problem, ResolveProblem),
-    ]
-    for operator, run, params in operations:
-        registry.register(operator, run, params)
+    registry.register("crm.quote_summary", actions.quote_summary, QuoteRef)
+    registry.register("crm.create_order", actions.create_order, CreateOrder)
+    registry.register("crm.credit_check", actions.credit_check, CreditParams)
+    registry.register("crm.cancel_order", actions.cancel_order, OrderRef)
+    registry.register("crm.start_production", actions.start_production, OrderRef)
+    registry.register("crm.sub_order_status", actions.sub_order_status, SubOrderStatus)
+    registry.register("crm.book_services", actions.book_services, BookServices)
+    registry.register("crm.log_activity", actions.log_activity, LogActivity)
+    registry.register("crm.open_incident", actions.open_incident, OpenIncident)
+    registry.register("crm.incident_action", actions.incident_action, IncidentAction)
+    registry.register("crm.incident_log", actions.incident_log, IncidentLog)
+    registry.register("crm.create_problem", actions.create_problem, CreateProblem)
+    registry.register("crm.publish_workaround", actions.publish_workaround, ProblemWorkaround)
+    registry.register("crm.resolve_problem", actions.resolve_problem, ResolveProblem)
     return actions
 
 

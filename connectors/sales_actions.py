@@ -239,15 +239,11 @@ class SalesActions(CrmActions):
 
 def register(registry: Registry, engine: Engine, clock: Callable[[], datetime] | None = None) -> SalesActions:
     actions = SalesActions(engine, clock) if clock else SalesActions(engine)
-    operations: list[tuple[str, Callable[[Any, ConnectorContext], Any], type[BaseModel]]] = [
-        ("crm.find_duplicates", actions.find_duplicates, FindDuplicates),
-        ("crm.capture_lead", actions.capture_lead, CaptureLead),
-        ("crm.book_appointment", actions.book_appointment, BookAppointment),
-        ("crm.prepare_quote", actions.prepare_quote, PrepareQuote),
-        ("crm.quote_status", actions.quote_status, QuoteStatus),
-        ("crm.opportunity_summary", actions.opportunity_summary, OpportunityRef),
-        ("crm.quote_for_opportunity", actions.quote_for_opportunity, OpportunityQuote),
-    ]
-    for operator, run, params in operations:
-        registry.register(operator, run, params)
+    registry.register("crm.find_duplicates", actions.find_duplicates, FindDuplicates)
+    registry.register("crm.capture_lead", actions.capture_lead, CaptureLead)
+    registry.register("crm.book_appointment", actions.book_appointment, BookAppointment)
+    registry.register("crm.prepare_quote", actions.prepare_quote, PrepareQuote)
+    registry.register("crm.quote_status", actions.quote_status, QuoteStatus)
+    registry.register("crm.opportunity_summary", actions.opportunity_summary, OpportunityRef)
+    registry.register("crm.quote_for_opportunity", actions.quote_for_opportunity, OpportunityQuote)
     return actions

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
@@ -192,15 +191,11 @@ class StaffActions(CrmActions):
 def register(registry: Registry, engine: Engine, documents: DocumentStore | None = None) -> StaffActions:
     """``documents``: where uploaded receipts go (default: ``$SILVERFLOW_DOCUMENTS_DIR`` at upload time)."""
     actions = StaffActions(engine, documents)
-    operations: list[tuple[str, Callable[[Any, ConnectorContext], Any], type[BaseModel]]] = [
-        ("crm.submit_time_sheet", actions.submit_time_sheet, TimeSheet),
-        ("crm.decide_staff_requests", actions.decide, Decision),
-        ("crm.submit_expense_claim", actions.submit_expense_claim, ExpenseClaim),
-        ("crm.request_vacation", actions.request_vacation, Period),
-        ("crm.vacation_calendar", actions.vacation_calendar, VacationRef),
-        ("crm.report_sickness", actions.report_sickness, SickReport),
-        ("crm.attach_certificate", actions.attach_certificate, Certificate),
-    ]
-    for operator, run, params in operations:
-        registry.register(operator, run, params)
+    registry.register("crm.submit_time_sheet", actions.submit_time_sheet, TimeSheet)
+    registry.register("crm.decide_staff_requests", actions.decide, Decision)
+    registry.register("crm.submit_expense_claim", actions.submit_expense_claim, ExpenseClaim)
+    registry.register("crm.request_vacation", actions.request_vacation, Period)
+    registry.register("crm.vacation_calendar", actions.vacation_calendar, VacationRef)
+    registry.register("crm.report_sickness", actions.report_sickness, SickReport)
+    registry.register("crm.attach_certificate", actions.attach_certificate, Certificate)
     return actions
