@@ -21,6 +21,7 @@ from connectors.supplier import SupplierConfig
 from engine.database import Database
 from tests.support.live_app import Api, free_port, live_app
 from tests.support.servers import serve_app
+from tests.support.sessions import wait_for
 from tests.support.smtp import Collector
 
 ROOT = Path(__file__).parents[2]
@@ -41,14 +42,12 @@ class World:
         return str(response.json()["id"])
 
     def wait_for(self, condition: Callable[[], Any], what: str, timeout: float = 20) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = condition()
-            if value:
-                return value
-            time.sleep(0.05)
-        failed = self.api.client("admin").get("/jobs", params={"state": "failed"}).json()
-        raise AssertionError(f"timed out waiting for {what}; failed jobs: {failed}")
+        """As tests.support.sessions.wait_for, naming the failed jobs when it times out (the usual reason)."""
+        try:
+            return wait_for(condition, what, timeout)
+        except AssertionError as timed_out:
+            failed = self.api.client("admin").get("/jobs", params={"state": "failed"}).json()
+            raise AssertionError(f"{timed_out}; failed jobs: {failed}") from None
 
     def task(self, instance_id: str, element_id: str, who: str) -> dict[str, Any]:
         """The open task of the element, as the clerk ``who`` sees it in the inbox."""
