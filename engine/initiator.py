@@ -13,7 +13,6 @@ from __future__ import annotations
 import keyword
 from typing import Any
 
-from lxml import etree
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.defaults import StartEvent
 from SpiffWorkflow.bpmn.specs.event_definitions.simple import NoneEventDefinition
@@ -44,21 +43,15 @@ def with_initiator(task_spec: Any, variables: dict[str, Any], user: str | None) 
     return variables if name is None else {**variables, name: user}
 
 
-def initiator_problems(files: list[tuple[str, bytes]]) -> list[Problem]:
-    """Start events whose ``initiator`` is not a variable name a script could read. Files that do not parse are
-    left to the deploy's own checks, which report them."""
+def initiator_problems(file_name: str, root: Any) -> list[Problem]:
+    """Start events of a parsed file whose ``initiator`` is not a variable name a script could read."""
     problems = []
-    for file_name, xml in files:
-        try:
-            root = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True))
-        except etree.XMLSyntaxError:
-            continue
-        for event in root.iter(f"{{{BPMN_NS}}}startEvent"):
-            for prop in event.iterfind(f"{{{BPMN_NS}}}extensionElements/{{{SPIFF_NS}}}properties/"
-                                       f"{{{SPIFF_NS}}}property[@name='{INITIATOR_PROPERTY}']"):
-                value = prop.get("value") or ""
-                if not value.isidentifier() or keyword.iskeyword(value):
-                    problems.append(Problem(
-                        f"startEvent: initiator '{value}' is not a valid variable name (a Python identifier)",
-                        file_name, event.get("id"), prop.sourceline))
+    for event in root.iter(f"{{{BPMN_NS}}}startEvent"):
+        for prop in event.iterfind(f"{{{BPMN_NS}}}extensionElements/{{{SPIFF_NS}}}properties/"
+                                   f"{{{SPIFF_NS}}}property[@name='{INITIATOR_PROPERTY}']"):
+            value = prop.get("value") or ""
+            if not value.isidentifier() or keyword.iskeyword(value):
+                problems.append(Problem(
+                    f"startEvent: initiator '{value}' is not a valid variable name (a Python identifier)",
+                    file_name, event.get("id"), prop.sourceline))
     return problems

@@ -21,6 +21,7 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.parser.task_spec import ServiceTaskParser
 
 from .errors import Problem
+from .initiator import initiator_problems
 from .sandbox import ScriptRejected, check
 from .specs import ExternalServiceTask
 from .timers import use_calendar_timers
@@ -107,6 +108,7 @@ def _structural_problems(file_name: str, root: Any) -> list[Problem]:
             problems.append(Problem(f"{owner.tag.split('}', 1)[1]}: {reason}", file_name,
                                     owner.get("id"), node.sourceline))
     problems.extend(_gateway_timer_problems(file_name, root))
+    problems.extend(initiator_problems(file_name, root))
     return problems
 
 

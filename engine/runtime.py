@@ -22,8 +22,8 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy.engine import Connection
 
 from .database import Database, as_utc, utcnow
-from .errors import Conflict, DeploymentError, FormValidationError, InvalidState, NotFound, ProcessError
-from .initiator import initiator_problems, plain_start_events, with_initiator
+from .errors import Conflict, FormValidationError, InvalidState, NotFound, ProcessError
+from .initiator import plain_start_events, with_initiator
 from .instances import CANCELLED, RUNNING, InstanceStore, LoadedInstance, close_user_tasks, without_data_objects
 from .jobs import START_TIMER_JOB, TIMER_JOB, JobExecutor, JobView, get_job, list_jobs, retry_job
 from .queries import InstanceFilter, InstanceSummary, TaskFilter, TaskView, query_instances, query_tasks, task_view
@@ -117,9 +117,6 @@ class Engine:
     # -- definitions ----------------------------------------------------------------------------------
     def deploy(self, files: list[tuple[str, bytes]], forms: list[tuple[str, bytes]] | None = None,
                deployed_by: str | None = None, source: str | None = None) -> DeploymentResult:
-        problems = initiator_problems(files)
-        if problems:
-            raise DeploymentError(problems)
         with self.transaction() as conn:
             result = self.repository.deploy(conn, files, forms or [], deployed_by, source, self.services.check)
             for info in result.created:
