@@ -20,7 +20,9 @@ def serve_app(app: Any, port: int = 0, start_timeout: float = 10.0) -> Iterator[
     The socket is bound before Uvicorn starts, so the port (a free one when ``port`` is 0) is known at once, no
     other process can take it, and a port already in use raises ``OSError`` here instead of in the thread.
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on connections whose socket says so, and without it
+    # every keep-alive request waits ~40 ms for Nagle and delayed ACKs
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(("127.0.0.1", port))

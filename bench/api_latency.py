@@ -13,17 +13,16 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import uvicorn
 
 from api.app import create_app
 from api.identity import Identity
+from api.servers import serve_app
 from api.services import ConnectorGateway
 from api.settings import Settings
 from connectors import default_registry
@@ -31,7 +30,6 @@ from engine.database import Database, utcnow
 from engine.runtime import Engine
 from engine.schema import user_task, user_task_group
 from tests.support.databases import PostgresFactory, migrate
-from tests.support.live_app import free_port
 from tests.support.pgcluster import PostgresUnavailable, postgres_cluster
 
 # The bench's own copy of the two-step vacation request (submit, approve) the figures were first taken with:
@@ -94,15 +92,9 @@ def run(url: str, label: str, tasks: int, requests: int) -> None:
         conn.exec_driver_sql("VACUUM ANALYZE" if engine.db.dialect == "postgresql" else "ANALYZE")
     fill = time.perf_counter() - started
     app = create_app(Settings(database_url=url), engine, run_worker=False, identity=identity)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    base = f"http://127.0.0.1:{port}/api/v1"
-    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {integration}"}) as api, \
-            httpx.Client(base_url=base, headers={"Authorization": f"Bearer {clerk}"}) as inbox:
+    with serve_app(app) as root, \
+            httpx.Client(base_url=f"{root}/api/v1", headers={"Authorization": f"Bearer {integration}"}) as api, \
+            httpx.Client(base_url=f"{root}/api/v1", headers={"Authorization": f"Bearer {clerk}"}) as inbox:
         starts = _measure(lambda: api.post("/process-definitions/vacation-request/instances", json={}), requests)
         listing = _measure(lambda: inbox.get("/tasks", params={"limit": 50}), requests)
         total = inbox.get("/tasks").json()["total"]
@@ -112,8 +104,6 @@ def run(url: str, label: str, tasks: int, requests: int) -> None:
         body = {"data": {"first_day": "2026-12-21", "last_day": "2026-12-23", "days": 3, "deputy": "X"}}
         pending = iter(open_ids)
         completes = _measure(lambda: api.post(f"/tasks/{next(pending)}/complete", json=body), len(open_ids))
-    server.should_exit = True
-    thread.join(timeout=10)
     engine.db.dispose()
     print(f"== {label}: {tasks} open tasks in the inbox (filled in {fill:.1f} s); a clerk sees {total} ==")
     print(_report("start-instance", starts))

@@ -20,7 +20,6 @@ import random
 import re
 import statistics
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,16 +27,15 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-import uvicorn
 
 from api.app import create_app
 from api.cli import main as silverflow
+from api.servers import serve_app
 from api.settings import Settings
 from crm.schema import account, incident, problem, product, quote
 from engine.database import create_db_engine
 from engine.schema import job, process_instance, user_task
 from tests.support.databases import PostgresFactory
-from tests.support.live_app import free_port
 from tests.support.pgcluster import PostgresUnavailable, postgres_cluster
 
 TARGET_MS = 300.0
@@ -119,26 +117,6 @@ def _pages(app: Any, samples: dict[str, list[str]]) -> tuple[list[Page], list[st
     return pages, unfilled
 
 
-@contextlib.contextmanager
-def _serve(app: Any) -> Iterator[str]:
-    """Uvicorn bound by host and port, as ``silverflow serve`` runs it. (``tests.support.servers.serve_app`` hands
-    Uvicorn a pre-bound socket; its connections then lack TCP_NODELAY and every keep-alive request waits ~40 ms
-    for a delayed ACK, which would drown the figures measured here.)"""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True, name="bench-ui-pages")
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("uvicorn stopped before it started serving")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 def _login(client: httpx.Client, user: str) -> None:
     response = client.post("/login", data={"username": user, "password": USERS[user], "next": "/"})
     if response.status_code != 303:
@@ -185,7 +163,7 @@ def run(url: str, label: str, accounts: int, requests: int, only: str) -> None:
     app = create_app(Settings(database_url=url), run_worker=False)
     pages, unfilled = _pages(app, samples)
     lines = []
-    with _serve(app) as base_url:
+    with serve_app(app) as base_url:
         clients: dict[str | None, httpx.Client] = {}
         try:
             for user in (None, *USERS):
