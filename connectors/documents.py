@@ -17,6 +17,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Literal
+from xml.sax.saxutils import escape
 
 import segno
 from pydantic import BaseModel, Field
@@ -126,6 +127,12 @@ def epc_qr(sender: Sender, amount: Decimal, reference: str) -> segno.QRCode:
     return segno.make(payload, error="m", micro=False)
 
 
+def para_text(value: str) -> str:
+    """Data as literal Paragraph text: ReportLab reads Paragraph text as markup (``<img src>`` embeds a file from the
+    server's disk, a stray ``<`` raises), so every value from a record, a form or a process goes through here."""
+    return escape(value)
+
+
 def render_pdf(params: DocumentParams) -> bytes:
     styles = getSampleStyleSheet()
     small = ParagraphStyle("small", parent=styles["Normal"], fontSize=8, leading=10)
@@ -154,20 +161,20 @@ def render_pdf(params: DocumentParams) -> bytes:
     if params.customer_number:
         info.append(["Kundennummer", params.customer_number])
     story: list[Any] = [
-        Paragraph(f"{params.sender.name} · {params.sender.street} · {params.sender.city}", small),
-        Table([[Paragraph("<br/>".join(line for line in address_lines if line), body),
+        Paragraph(para_text(f"{params.sender.name} · {params.sender.street} · {params.sender.city}"), small),
+        Table([[Paragraph("<br/>".join(para_text(line) for line in address_lines if line), body),
                 Table(info, colWidths=[28 * mm, 35 * mm], style=[("FONTSIZE", (0, 0), (-1, -1), 9)])]],
               colWidths=[95 * mm, 70 * mm], style=[("VALIGN", (0, 0), (-1, -1), "TOP")]),
         Spacer(1, 12 * mm),
-        Paragraph(f"<b>{title} {params.number}</b>", styles["Heading2"]),
-        Paragraph(params.salutation, body),
+        Paragraph(f"<b>{para_text(f'{title} {params.number}')}</b>", styles["Heading2"]),
+        Paragraph(para_text(params.salutation), body),
         Spacer(1, 3 * mm),
     ]
     if params.intro:
-        story += [Paragraph(params.intro, body), Spacer(1, 4 * mm)]
+        story += [Paragraph(para_text(params.intro), body), Spacer(1, 4 * mm)]
     rows: list[list[Any]] = [["Pos.", "Beschreibung", "Menge", "Einzelpreis", "Rabatt", "USt.", "Gesamt"]]
     for index, position in enumerate(params.positions, start=1):
-        rows.append([str(index), Paragraph(position.description, body), f"{position.quantity.normalize():f}",
+        rows.append([str(index), Paragraph(para_text(position.description), body), f"{position.quantity.normalize():f}",
                      money(position.unit_price),
                      f"{position.discount_percent.normalize():f} %" if position.discount_percent else "",
                      f"{position.vat_rate.normalize():f} %", money(position_total(position))])
@@ -191,13 +198,14 @@ def render_pdf(params: DocumentParams) -> bytes:
         qr = io.BytesIO()
         epc_qr(params.sender, gross, params.number).save(qr, kind="png", scale=3, border=2)
         qr.seek(0)
-        story += [Paragraph(due, body), Spacer(1, 3 * mm), Image(qr, width=30 * mm, height=30 * mm),
+        story += [Paragraph(para_text(due), body), Spacer(1, 3 * mm), Image(qr, width=30 * mm, height=30 * mm),
                   Paragraph("GiroCode: mit der Banking-App scannen", small)]
     elif params.kind == "quote":
         story.append(Paragraph("Dieses Angebot gilt 30 Tage ab Datum. Wir freuen uns auf Ihren Auftrag.", body))
     else:
         story.append(Paragraph("Vielen Dank für Ihren Auftrag. Wir melden uns mit dem Liefertermin.", body))
-    story += [Spacer(1, 6 * mm), Paragraph("Mit freundlichen Grüßen", body), Paragraph(params.sender.name, body)]
+    story += [Spacer(1, 6 * mm), Paragraph("Mit freundlichen Grüßen", body),
+              Paragraph(para_text(params.sender.name), body)]
     document.build(story, onFirstPage=letterhead, onLaterPages=letterhead)
     return buffer.getvalue()
 
