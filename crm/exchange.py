@@ -46,6 +46,7 @@ from .accounts import (
     update_account,
     update_contact,
 )
+from .csv_text import restore
 from .errors import DomainError
 from .products import CATEGORIES, KINDS, ProductInput, create_product, product_id_by_code, update_product
 from .salutation import letter_salutation
@@ -198,7 +199,7 @@ def read_csv(data: bytes | str) -> CsvTable:
         for record in reader:
             if len(records) > MAX_ROWS:
                 raise CsvError("file", f"the file has more than {MAX_ROWS} rows; split it")
-            records.append((len(records) + 1, record))
+            records.append((len(records) + 1, [restore(cell) for cell in record]))
     except csv.Error as exc:
         raise CsvError("file", f"the file is not valid CSV near line {reader.line_num}: {exc}") from None
     records = [(n, r) for n, r in records if any(cell.strip() for cell in r)]
