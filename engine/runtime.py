@@ -282,8 +282,8 @@ class Engine:
             update_form_data = getattr(task.task_spec, "add_data_from_form", None)
             if update_form_data is not None:
                 update_form_data(task, data)
-            else:
-                task.update_data(data)
+            else:  # a plain or manual task: no form of its own, whatever data came along is kept
+                task.set_data(**data)
             history = [entry_for(task, "task.completed", user, data)]
             try:
                 task.run()

@@ -12,7 +12,7 @@ from engine.parsing import parse_files
 from engine.runtime import Engine
 from tests.engine.conftest import BPMN_DIR, Calls, bpmn, make_engine
 
-FOREIGN = sorted((Path(__file__).parent / "foreign").glob("*.bpmn"))
+FOREIGN = sorted((Path(__file__).parent / "foreign_models").glob("*.bpmn"))
 REFERENCE = (BPMN_DIR / "reference.bpmn").read_bytes()
 
 
