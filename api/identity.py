@@ -163,6 +163,13 @@ class Identity:
                            .where(app_user.c.username == username)).first()
         return None if row is None else UserProfile(row.username, row.display_name, row.email or None)
 
+    def members_of(self, conn: Connection, groups: frozenset[str]) -> frozenset[str]:
+        """The active users in one of ``groups``: the people a manager of these groups answers for."""
+        if not groups:
+            return frozenset()
+        rows = conn.execute(sa.select(app_user.c.username, app_user.c.groups).where(app_user.c.active.is_(True)))
+        return frozenset(row.username for row in rows if _split(row.groups) & groups)
+
     def verify_password(self, conn: Connection, username: str, password: str) -> Principal | None:
         row = conn.execute(sa.select(app_user).where(app_user.c.username == username)).first()
         if row is None or not row.active:

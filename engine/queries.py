@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from .database import as_utc, utcnow
 from .errors import EngineError
+from .participants import Audience, audience_condition
 from .schema import process_instance, user_task, user_task_group
 
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
@@ -93,6 +94,8 @@ class InstanceFilter:
     started_after: datetime | None = None
     started_before: datetime | None = None
     variables: dict[str, Any] = field(default_factory=dict)
+    # Only the instances this audience may see (need-to-know); None: every instance (the engine's own callers).
+    audience: Audience | None = None
     sort: str = "-started"
     limit: int = 50
     offset: int = 0
@@ -245,6 +248,8 @@ def query_instances(conn: Connection, f: InstanceFilter) -> tuple[list[InstanceS
         conditions.append(process_instance.c.started_at < f.started_before)
     for name, value in f.variables.items():
         conditions.append(_variable_condition(conn, name, value))
+    if f.audience is not None:
+        conditions.append(audience_condition(f.audience))
     where = sa.and_(sa.true(), *conditions)
     total = conn.execute(sa.select(sa.func.count()).select_from(process_instance).where(where)).scalar_one()
     columns = [process_instance.c[c] for c in ("id", "process_key", "process_version", "business_key", "state",

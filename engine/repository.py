@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from .database import as_utc, utcnow
 from .errors import DeploymentError, NotFound, Problem
 from .parsing import ParsedFile, ParsedProcess, checksum, element_line, parse_files, parse_process
+from .participants import is_confidential
 from .schema import deployment, form_definition, process_definition
 from .specs import ExternalServiceTask
 
@@ -131,7 +132,8 @@ class DefinitionRepository:
                 conn.execute(process_definition.insert().values(
                     id=info.id, deployment_id=deployment_id, key=key, version=info.version, name=info.name,
                     file_name=info.file_name, checksum=info.checksum,
-                    bpmn_xml=parsed.xml.decode("utf-8"), deployed_at=now, deployed_by=deployed_by))
+                    bpmn_xml=parsed.xml.decode("utf-8"), deployed_at=now, deployed_by=deployed_by,
+                    confidential=is_confidential(process.spec)))
                 self._remember(LoadedDefinition(info, process))
                 created.append(info)
                 definitions.append(info)

@@ -34,6 +34,8 @@ process_definition = sa.Table(
     sa.Column("bpmn_xml", sa.Text, nullable=False),
     sa.Column("deployed_at", UTCDateTime, nullable=False),
     sa.Column("deployed_by", sa.String(200), nullable=True),
+    # Set at deploy from a start event's ``confidential`` property: its instances are need-to-know (HR data).
+    sa.Column("confidential", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("key", "version", name="uq_process_definition_key_version"),
 )
 
@@ -70,6 +72,7 @@ process_instance = sa.Table(
     sa.Index("ix_process_instance_key_state", "process_key", "state"),
     sa.Index("ix_process_instance_business_key", "business_key"),
     sa.Index("ix_process_instance_started_at", "started_at"),
+    sa.Index("ix_process_instance_started_by", "started_by"),
 )
 
 user_task = sa.Table(
@@ -103,6 +106,9 @@ user_task = sa.Table(
     sa.Index("ix_user_task_form_key", "form_key"),
     sa.Index("ix_user_task_created_at", "created_at"),
     sa.Index("ix_user_task_state_created", "state", "created_at", "id"),
+    # Who an instance concerns (engine/participants.py): the people who hold or held one of its tasks.
+    sa.Index("ix_user_task_assignee_instance", "assignee", "instance_id"),
+    sa.Index("ix_user_task_completed_by_instance", "completed_by", "instance_id"),
 )
 
 user_task_group = sa.Table(
@@ -207,4 +213,6 @@ history_event = sa.Table(
     sa.Column("user_id", sa.String(200), nullable=True),
     sa.Column("data", sa.Text, nullable=True),
     sa.Index("ix_history_event_instance", "instance_id", "id"),
+    # The diagram's completed elements without reading every history row of a long-running instance.
+    sa.Index("ix_history_event_instance_type", "instance_id", "type", "element_id"),
 )

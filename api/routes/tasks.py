@@ -9,10 +9,11 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from engine.queries import TaskFilter, TaskView
 
+from .. import access
 from ..identity import Principal
 from ..models import MAX_INT, AssignTask, CompleteTask, InstanceOut, Page, TaskDetailOut, TaskOut
 from ..problems import ApiProblem
-from ..security import can_work_on, require
+from ..security import require
 from .definitions import engine_of
 
 router = APIRouter(tags=["tasks"])
@@ -20,7 +21,7 @@ router = APIRouter(tags=["tasks"])
 
 def _visible_task(request: Request, principal: Principal, task_id: str) -> TaskView:
     task = engine_of(request).get_task(task_id)
-    if not can_work_on(principal, task.candidate_groups, task.assignee):
+    if not access.may_read_task(request, principal, task):
         raise ApiProblem(403, "Forbidden", f"task '{task_id}' belongs to groups you are not in", "forbidden")
     return task
 

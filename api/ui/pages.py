@@ -19,12 +19,15 @@ from crm.errors import DomainError
 from crm.opportunities import STAGES, pipeline
 from engine.database import utcnow
 from engine.errors import Conflict, FormValidationError, InvalidState, NotFound
+from engine.history import completed_elements, history_page
 from engine.queries import InstanceFilter, TaskFilter
 from engine.schema import job, process_instance
 
+from .. import access
 from ..identity import Identity, LoginLimiter, Principal
-from ..problems import problem
-from ..security import SESSION_COOKIE, can_work_on
+from ..problems import ApiProblem, problem
+from ..routes.instances import decode_cursor, encode_cursor
+from ..security import SESSION_COOKIE
 from . import appointment_pages, board_pages, outbox_pages, quote_pages, start_pages
 from .forms import FieldError, field_errors, fields_of, parse_submission
 from .i18n import LANGUAGES
@@ -160,7 +163,7 @@ async def claim(request: Request, task_id: str) -> HTMLResponse:
     user = require_user(request)
     await checked_form(request, user)
     task = page_engine(request).get_task(task_id)
-    if not can_work_on(user, task.candidate_groups, task.assignee):
+    if not access.may_read_task(request, user, task):
         raise PageForbidden()
     message = None
     try:
@@ -185,7 +188,7 @@ def _task_page(request: Request, user: Principal, task_id: str, values: dict[str
                status_code: int = 200) -> HTMLResponse:
     engine = page_engine(request)
     task = engine.get_task(task_id)
-    if not can_work_on(user, task.candidate_groups, task.assignee):
+    if not access.may_read_task(request, user, task):
         raise PageForbidden()
     schema = engine.task_form(task_id)
     instance = engine.get_instance(task.instance_id)
@@ -208,7 +211,7 @@ async def complete_task(request: Request, task_id: str) -> Response:
     schema = engine.task_form(task_id)
     data = parse_submission(schema, form)
     task = engine.get_task(task_id)
-    if not can_work_on(user, task.candidate_groups, task.assignee):
+    if not access.may_read_task(request, user, task):
         raise PageForbidden()
     try:
         engine.complete_task(task_id, data, user=user.name)
@@ -240,27 +243,37 @@ def designer_edit(request: Request, key: str = "") -> HTMLResponse:
 @router.get("/instances", response_class=HTMLResponse)
 def instances(request: Request, key: str = "", state: str = "running", page: int = 0) -> HTMLResponse:
     user = require_user(request)
-    items, total = page_engine(request).query_instances(InstanceFilter(process_key=key or None, state=state or None,
-                                                                   limit=50, offset=max(page, 0) * 50))
+    items, total = page_engine(request).query_instances(InstanceFilter(
+        process_key=key or None, state=state or None, audience=access.audience(request, user), limit=50,
+        offset=max(page, 0) * 50))
     return render(request, "instances.html", user=user, items=items, total=total, key=key, state=state, page=page)
 
 
 @router.get("/instances/{instance_id}", response_class=HTMLResponse)
-def instance_view(request: Request, instance_id: str) -> HTMLResponse:
+def instance_view(request: Request, instance_id: str, cursor: str = "") -> HTMLResponse:
+    """The instance, its diagram and the latest page of its history (newest first; "ältere" pages on)."""
     user = require_user(request)
+    access.visible_instance(request, user, instance_id)
     engine = page_engine(request)
     instance = engine.get_instance(instance_id)
-    history = engine.history(instance_id)
-    completed = sorted({h.element_id for h in history if h.type == "element.completed" and h.element_id})
+    try:
+        after = decode_cursor(cursor)[0] if cursor else None
+    except ApiProblem:
+        after = None  # a cursor typed by hand: show the latest page
+    with engine.db.read() as conn:
+        history = history_page(conn, instance_id, 100, after, newest_first=True)
+        completed = completed_elements(conn, instance_id)
+    older = encode_cursor(history.next_after, True) if history.next_after is not None else None
     failed = [j for j in engine.jobs(state="failed", instance_id=instance_id)]
-    return render(request, "instance.html", user=user, instance=instance, history=history, completed=completed,
-                  failed=failed)
+    return render(request, "instance.html", user=user, instance=instance, history=history.items,
+                  completed=completed, failed=failed, older=older, paged=bool(cursor))
 
 
 @router.post("/instances/{instance_id}/cancel", response_model=None)
 async def cancel_instance(request: Request, instance_id: str) -> Response:
     user = require_user(request, "manager")
     form = await checked_form(request, user)
+    access.visible_instance(request, user, instance_id)
     page_engine(request).cancel(instance_id, str(form.get("reason") or "") or None, user=user.name)
     return RedirectResponse(f"/instances/{instance_id}", status_code=303)
 
@@ -284,7 +297,8 @@ def customer(request: Request, account_id: int) -> HTMLResponse:
         except DomainError as exc:
             raise NotFound(str(exc)) from exc
         startable = [d.key for d in engine.repository.list(conn)]
-    processes, _total = engine.query_instances(InstanceFilter(business_key=view.account["number"], limit=100))
+    processes, _total = engine.query_instances(InstanceFilter(business_key=view.account["number"],
+                                                              audience=access.audience(request, user), limit=100))
     return render(request, "customer.html", user=user, view=view, processes=processes, startable=startable)
 
 

@@ -135,7 +135,7 @@ def test_designer_shows_problems_of_an_invalid_model(page: Any, app: Api) -> Non
 
 def test_instance_view_highlights_the_active_task(page: Any, app: Api) -> None:
     _setup(app)
-    instance = app.engine.start("vacation-request", business_key="EMP-3")
+    instance = app.engine.start("vacation-request", business_key="EMP-3", user="chefin")  # need-to-know: her own
     _login(page, app, "chefin", "chefin-password", f"/instances/{instance.id}")
     page.wait_for_selector("#viewer[data-ready=true]")
     assert page.locator(".djs-element.active[data-element-id=submit]").count() == 1
