@@ -24,9 +24,6 @@ from crm.schema import account, contact, quote
 from engine.queries import InstanceFilter
 from engine.runtime import Engine
 
-DEMO_ADDRESS = {"name": "Lieferadresse", "street": "Hauptstraße 1", "postalCode": "90402", "city": "Nürnberg",
-                "country": "DE"}
-
 
 @dataclass(frozen=True)
 class Step:
@@ -35,6 +32,7 @@ class Step:
     element_id: str
     user: str
     data: dict[str, Any] = field(default_factory=dict)
+    confirmed: tuple[str, ...] = ()  # fields the clerk submits as the form offers them (its defaults)
 
 
 @dataclass(frozen=True)
@@ -80,8 +78,7 @@ def _accepted_quote(offset: int) -> Callable[[Connection], dict[str, Any] | None
         renewed = quotes.revise_quote(conn, row.id, date.today() + timedelta(days=30))
         quotes.send_quote(conn, renewed)
         quotes.accept_quote(conn, renewed)
-        return {"quote_id": renewed, "account_id": row.account_id, "contact_id": row.contact_id,
-                "delivery_address": DEMO_ADDRESS}
+        return {"quote_id": renewed, "account_id": row.account_id, "contact_id": row.contact_id}
     return variables
 
 
@@ -99,7 +96,7 @@ _NEXT_MONDAY = date.today() + timedelta(days=7 - date.today().weekday())
 SCENARIOS: list[Scenario] = [
     Scenario("order", "DEMO-ORDER-REVIEW", _accepted_quote(0)),
     Scenario("order", "DEMO-ORDER-PRODUCTION", _accepted_quote(0),
-             [Step("review", "backoffice", {"drop_lines": [], "adjustments": []})]),
+             [Step("review", "backoffice", {"drop_lines": [], "adjustments": []}, ("delivery_address",))]),
     Scenario("incident", "DEMO-INC-DSL", _incident(0, "DSL-Synchronisation bricht ab", "network", "high", "high",
                                                    "phone")),
     Scenario("incident", "DEMO-INC-RECHNUNG", _incident(1, "Rechnung doppelt gebucht", "billing", "low", "medium",
@@ -149,6 +146,8 @@ def seed_instances(engine: Engine, scenarios: Sequence[Scenario] = SCENARIOS,
             task_id = _open_task(engine, instance.id, step.element_id, wait_seconds)
             if task_id is None:
                 break
-            engine.complete_task(task_id, step.data, user=step.user)
+            offered = engine.task_data(task_id) if step.confirmed else {}
+            data = {**{key: offered[key] for key in step.confirmed if offered.get(key) is not None}, **step.data}
+            engine.complete_task(task_id, data, user=step.user)
         engine.run_jobs()
     return started

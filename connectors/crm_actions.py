@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Connection, Engine
 
-from crm import activities, credit, orders, production, quotes, service_desk
+from crm import accounts, activities, credit, orders, production, quotes, service_desk
 from crm.errors import DomainError
 from crm.schema import order, quote_position
 
@@ -38,10 +38,21 @@ class LineChange(BaseModel):
     discount_percent: Decimal | None = Field(default=None, ge=0, le=100)
 
 
+class Address(BaseModel):
+    """A delivery/installation address as the order review form gives it (``crm.orders`` checks the values)."""
+
+    name: str
+    street: str
+    postal_code: str
+    city: str
+    country: str = "DE"
+
+
 class CreateOrder(BaseModel):
     quote_id: int
     drop_lines: list[int] = Field(default_factory=list)
     adjustments: list[LineChange] = Field(default_factory=list)
+    delivery_address: Address | None = None
 
 
 class OrderRef(BaseModel):
@@ -133,14 +144,16 @@ class CrmActions:
 
     # -- sales ----------------------------------------------------------------------------------------
     def quote_summary(self, params: QuoteRef, context: ConnectorContext) -> dict[str, Any]:
-        """The quote as a task shows it: positions with line numbers, totals, account and contact."""
+        """The quote as a task shows it: positions with line numbers, totals, account and contact, and the
+        account's address as the default delivery address the order review offers."""
         with self._transaction() as conn:
             row = quotes.get_quote(conn, params.quote_id)
+            delivery = accounts.default_delivery_address(conn, row.account_id)
             lines = conn.execute(sa.select(quote_position).where(quote_position.c.quote_id == params.quote_id)
                                  .order_by(quote_position.c.line_no)).all()
         return {"quote_id": row.id, "number": row.number, "version": row.version, "status": row.status,
                 "account_id": row.account_id, "contact_id": row.contact_id, "net": str(row.net),
-                "gross": str(row.gross),
+                "gross": str(row.gross), "delivery_address": delivery,
                 "positions": [{"line_no": line.line_no, "description": line.description,
                                "quantity": str(line.quantity), "unit_price": str(line.unit_price),
                                "total": str(line.total)} for line in lines]}
@@ -150,7 +163,9 @@ class CrmActions:
         with self._transaction() as conn:
             existing = conn.execute(sa.select(order.c.id).where(order.c.quote_id == params.quote_id)).scalar()
             if existing is None:
-                existing = orders.create_order_from_quote(conn, params.quote_id, params.drop_lines, self.clock())
+                address = params.delivery_address.model_dump() if params.delivery_address else None
+                existing = orders.create_order_from_quote(conn, params.quote_id, params.drop_lines, self.clock(),
+                                                          delivery=address)
                 for change in params.adjustments:
                     line_no = change.line_no - sum(1 for d in params.drop_lines if d < change.line_no)
                     orders.adjust_position(conn, existing, line_no, orders.Adjustment(

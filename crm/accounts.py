@@ -140,6 +140,35 @@ def set_account_status(conn: Connection, account_id: int, status: str) -> None:
     change_status(conn, account, account_id, ACCOUNT_TRANSITIONS, status)
 
 
+def display_name(name: str, legal_form: str | None) -> str:
+    """The name a customer reads: name and legal form, the legal form once even when the name already ends with
+    it (imports and the demo store "Bergmann Kanzlei e.K." with legal form "e.K.")."""
+    text = " ".join(name.split())
+    form = " ".join((legal_form or "").split())
+    if not form or text.casefold().endswith(form.casefold()) and (
+            len(text) == len(form) or text[-len(form) - 1] in " ,"):
+        return text
+    return f"{text} {form}"
+
+
+def account_display_name(conn: Connection, account_id: int) -> str:
+    """``display_name`` of a stored account."""
+    row = get_account(conn, account_id)
+    return display_name(str(row.name), row.legal_form)
+
+
+def default_delivery_address(conn: Connection, account_id: int) -> dict[str, str] | None:
+    """Where an order of the account is delivered unless the back office says otherwise: its installation
+    address, else its billing address, addressed to the account; None when it has no address yet."""
+    rows = conn.execute(sa.select(address).where(address.c.account_id == account_id)
+                        .order_by(address.c.kind != "installation", address.c.id)).all()
+    if not rows:
+        return None
+    first = rows[0]
+    return {"name": account_display_name(conn, account_id), "street": first.street,
+            "postal_code": first.postal_code, "city": first.city, "country": first.country}
+
+
 def get_account(conn: Connection, account_id: int) -> sa.Row[tuple[object, ...]]:
     row = conn.execute(sa.select(account).where(account.c.id == account_id)).one_or_none()
     if row is None:

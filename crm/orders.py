@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 
 from . import positions as pos
 from . import validation as v
+from .accounts import default_delivery_address
 from .errors import DomainError
 from .numbering import yearly_number
 from .pricing import Totals
@@ -39,15 +40,54 @@ def get_order(conn: Connection, order_id: int) -> sa.Row[tuple[object, ...]]:
     return row
 
 
+DELIVERY_FIELDS = {"name": 200, "street": 200, "postal_code": 20, "city": 100}
+
+
+def delivery_values(address: Mapping[str, object]) -> dict[str, str]:
+    """The order columns of a delivery address (name, street, postal code, city, ISO country, default DE);
+    ``postalCode`` is taken for ``postal_code`` as the supplier writes it."""
+    given = dict(address)
+    if "postal_code" not in given and "postalCode" in given:
+        given["postal_code"] = given["postalCode"]
+    values = {f"delivery_{key}": v.required_text(f"delivery_address.{key}", given.get(key), limit)
+              for key, limit in DELIVERY_FIELDS.items()}
+    country = v.required_text("delivery_address.country", given.get("country") or "DE", 2).upper()
+    if len(country) != 2 or not country.isalpha():
+        raise DomainError("delivery_address.country", "country must be a two-letter ISO code")
+    values["delivery_country"] = country
+    return values
+
+
+def delivery_address(conn: Connection, order_id: int) -> dict[str, str] | None:
+    """The order's delivery/installation address as production needs it; None while none was given."""
+    row = get_order(conn, order_id)
+    if row.delivery_street is None:
+        return None
+    return {"name": row.delivery_name, "street": row.delivery_street, "postal_code": row.delivery_postal_code,
+            "city": row.delivery_city, "country": row.delivery_country}
+
+
+def set_delivery_address(conn: Connection, order_id: int, address: Mapping[str, object]) -> None:
+    """Where the hardware goes and the line is installed; changeable until production starts."""
+    if get_order(conn, order_id).status != "open":
+        raise DomainError("delivery_address", "the delivery address can only be changed while the order is open")
+    conn.execute(order.update().where(order.c.id == order_id).values(**delivery_values(address)))
+
+
 def _store_positions(conn: Connection, order_id: int, lines: list[dict[str, Any]]) -> Totals:
     return pos.write(conn, order, order_position, "order_id", order_id, lines)
 
 
 def create_order_from_quote(
-    conn: Connection, quote_id: int, drop_lines: Collection[int] = (), now: datetime | None = None
+    conn: Connection, quote_id: int, drop_lines: Collection[int] = (), now: datetime | None = None,
+    delivery: Mapping[str, object] | None = None,
 ) -> int:
-    """Take over the accepted quote's positions except ``drop_lines`` (line numbers); one order per quote."""
+    """Take over the accepted quote's positions except ``drop_lines`` (line numbers); one order per quote.
+    ``delivery`` is the delivery/installation address the order review settled on; without one the order
+    takes the account's (``accounts.default_delivery_address``), so every face starts from the same default."""
     source = get_quote(conn, quote_id)
+    delivery = delivery if delivery is not None else default_delivery_address(conn, source.account_id)
+    address = delivery_values(delivery) if delivery is not None else {}
     if source.status != "accepted":
         raise DomainError(
             "quote_id", f"quote {source.number} v{source.version} is {source.status}, not accepted"
@@ -75,6 +115,7 @@ def create_order_from_quote(
                 vat=0,
                 gross=0,
                 created_at=created,
+                **address,
             )
             .returning(order.c.id)
         ).scalar_one()
@@ -146,6 +187,11 @@ def sub_orders(conn: Connection, order_id: int) -> list[dict[str, Any]]:
 
 
 def start_production(conn: Connection, order_id: int) -> None:
+    """Hardware cannot be ordered without knowing where it goes: such an order needs its delivery address."""
+    needs_address = any("hardware" in str(s["steps"]).split(",") for s in sub_orders(conn, order_id))
+    if needs_address and get_order(conn, order_id).status == "open" and delivery_address(conn, order_id) is None:
+        number = get_order(conn, order_id).number
+        raise DomainError("delivery_address", f"order {number} ships hardware and needs a delivery address")
     change_status(conn, order, order_id, ORDER_TRANSITIONS, "in_production")
 
 

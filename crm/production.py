@@ -24,7 +24,8 @@ ON_SITE_CATEGORIES = ("access", "housing")  # a technician installs the hardware
 
 
 def production_plan(conn: Connection, order_id: int) -> list[dict[str, Any]]:
-    """One entry per sub-order: its steps, the product, and a wished domain name found in the position text."""
+    """One entry per sub-order: its steps, the product, a wished domain name found in the position text and the
+    order's delivery address."""
     order_row = orders.get_order(conn, order_id)
     result = conn.execute(
         sa.select(sub_order.c.id, sub_order.c.steps, sub_order.c.status, order_position.c.id.label("position_id"),
@@ -35,6 +36,7 @@ def production_plan(conn: Connection, order_id: int) -> list[dict[str, Any]]:
         .where(sub_order.c.order_id == order_id).order_by(order_position.c.line_no))
     rows = result.all()
     on_site = any(row.category in ON_SITE_CATEGORIES for row in rows)
+    delivery = orders.delivery_address(conn, order_id)  # the review settled it; the supplier ships there
     plan = []
     for row in rows:
         steps = [s for s in str(row.steps).split(",") if s]
@@ -45,7 +47,7 @@ def production_plan(conn: Connection, order_id: int) -> list[dict[str, Any]]:
             "product_name": row.name, "category": row.category, "quantity": int(row.quantity),
             "domain_name": wished.group(1).lower() if wished else None,
             "on_site": on_site and "hardware" in steps, "account_id": order_row.account_id,
-            "order_number": order_row.number,
+            "order_number": order_row.number, "delivery_address": delivery,
         })
     return plan
 

@@ -200,6 +200,12 @@ order = sa.Table(
     *_totals_columns(),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("delivered_at", UTCDateTime, nullable=True),
+    # where the hardware goes and the line is installed (asked in the order review; production reads it here)
+    sa.Column("delivery_name", sa.String(300), nullable=True),
+    sa.Column("delivery_street", sa.String(200), nullable=True),
+    sa.Column("delivery_postal_code", sa.String(20), nullable=True),
+    sa.Column("delivery_city", sa.String(100), nullable=True),
+    sa.Column("delivery_country", sa.String(2), nullable=True),
     sa.Index("ix_crm_order_account", "account_id"),
 )
 

@@ -39,6 +39,7 @@ from ..listing import camel_key, camel_row, page
 from ..models import MAX_INT, Camel
 from ..security import require
 from .definitions import engine_of
+from .service_desk import Text
 
 router = APIRouter(tags=["sales"])
 
@@ -104,9 +105,20 @@ class RevisionIn(Camel):
     valid_until: BusinessDate | None = None
 
 
+class DeliveryAddressIn(Camel):
+    """Where the hardware goes and the line is installed; omitted: the account's address."""
+
+    name: Text = Field(min_length=1, max_length=200)
+    street: Text = Field(min_length=1, max_length=200)
+    postal_code: Text = Field(min_length=1, max_length=20)
+    city: Text = Field(min_length=1, max_length=100)
+    country: Text = Field(default="DE", min_length=2, max_length=2)
+
+
 class OrderIn(Camel):
     quote_id: BodyId
     drop_lines: list[BodyId] = Field(default_factory=list, max_length=500)
+    delivery_address: DeliveryAddressIn | None = None
 
 
 class AdjustmentIn(Camel):
@@ -348,7 +360,8 @@ def create_order(request: Request, body: OrderIn, _p: Writer) -> dict[str, Any]:
         with _rules():
             crm_quotes.get_quote(conn, body.quote_id)  # unknown → 422 naming quoteId
         with _rules("quote_id"):
-            order_id = crm_orders.create_order_from_quote(conn, body.quote_id, body.drop_lines)
+            delivery = body.delivery_address.model_dump() if body.delivery_address else None
+            order_id = crm_orders.create_order_from_quote(conn, body.quote_id, body.drop_lines, delivery=delivery)
         return _order_view(conn, order_id)
 
 

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from crm import invoices, orders, quotes
+from crm.accounts import add_address
 from crm.errors import DomainError
 from crm.positions import PositionInput
 from crm.products import ProductInput, create_product, set_active
@@ -158,7 +159,42 @@ def test_order_from_accepted_quote(conn: Connection, account_id: int, catalogue:
         orders.create_order_from_quote(conn, quote_id, now=NOW)
 
 
+SITE = {"name": "Muster GmbH", "street": "Werkstraße 5", "postal_code": "80331", "city": "München", "country": "DE"}
+
+
+def test_an_order_with_hardware_needs_a_delivery_address_before_production(
+    conn: Connection, account_id: int, catalogue: dict[str, int]
+) -> None:
+    order_id = orders.create_order_from_quote(conn, _accepted(conn, account_id, catalogue), now=NOW)
+    assert orders.delivery_address(conn, order_id) is None  # the account has no address to default to
+    with pytest.raises(DomainError) as err:
+        orders.start_production(conn, order_id)
+    assert err.value.field == "delivery_address" and "ships hardware" in str(err.value)
+    with pytest.raises(DomainError) as err:
+        orders.set_delivery_address(conn, order_id, {**SITE, "city": " "})
+    assert err.value.field == "delivery_address.city"
+    supplier_style = {("postalCode" if key == "postal_code" else key): value for key, value in SITE.items()}
+    orders.set_delivery_address(conn, order_id, supplier_style)
+    orders.start_production(conn, order_id)
+    assert orders.delivery_address(conn, order_id) == SITE
+    with pytest.raises(DomainError, match="while the order is open"):
+        orders.set_delivery_address(conn, order_id, SITE)
+
+
+def test_an_order_takes_the_account_address_unless_given_another(
+    conn: Connection, account_id: int, catalogue: dict[str, int]
+) -> None:
+    add_address(conn, account_id, "billing", "Musterweg 1", "10115", "Berlin")
+    add_address(conn, account_id, "installation", "Werkstraße 5", "80331", "München")
+    first = orders.create_order_from_quote(conn, _accepted(conn, account_id, catalogue), now=NOW)
+    assert orders.delivery_address(conn, first) == SITE  # the installation address before the billing one
+    other = {**SITE, "street": "Lager 3", "city": "Augsburg", "postal_code": "86150"}
+    second = orders.create_order_from_quote(conn, _accepted(conn, account_id, catalogue), now=NOW, delivery=other)
+    assert orders.delivery_address(conn, second) == other
+
+
 def test_adjusting_an_order(conn: Connection, account_id: int, catalogue: dict[str, int]) -> None:
+    add_address(conn, account_id, "billing", "Musterweg 1", "10115", "Berlin")
     order_id = orders.create_order_from_quote(conn, _accepted(conn, account_id, catalogue), now=NOW)
     totals = orders.adjust_position(conn, order_id, 2, orders.Adjustment(quantity=D("1")))
     assert totals.positions[1] == D("134.10")
@@ -176,6 +212,7 @@ def test_adjusting_an_order(conn: Connection, account_id: int, catalogue: dict[s
 def test_order_is_delivered_when_every_sub_order_is_done(
     conn: Connection, account_id: int, catalogue: dict[str, int]
 ) -> None:
+    add_address(conn, account_id, "billing", "Musterweg 1", "10115", "Berlin")
     order_id = orders.create_order_from_quote(conn, _accepted(conn, account_id, catalogue), now=NOW)
     orders.start_production(conn, order_id)
     first, second = (s["id"] for s in orders.sub_orders(conn, order_id))

@@ -58,6 +58,13 @@ class World:
             return next((t for t in items if t["instanceId"] == instance_id and t["elementId"] == element_id), None)
         return dict(self.wait_for(find, f"task {element_id} for {who}"))
 
+    def form_data(self, instance_id: str, element_id: str, who: str) -> dict[str, Any]:
+        """What the task's form shows ``who`` before they type anything (its data, defaults included)."""
+        task = self.task(instance_id, element_id, who)
+        response = self.api.client(who).get(f"/tasks/{task['id']}")
+        assert response.status_code == 200, response.text
+        return dict(response.json()["data"])
+
     def complete(self, instance_id: str, element_id: str, who: str, data: dict[str, Any]) -> None:
         task = self.task(instance_id, element_id, who)
         client = self.api.client(who)

@@ -106,7 +106,10 @@ def test_web_lead_of_a_known_customer_becomes_an_accepted_quote_and_an_order(wor
     assert answer.status_code == 200 and answer.json()["deliveredTo"] == [instance]
     review = world.task(instance, "review", "backoffice")  # the order process has taken the quote over
     assert review["candidateGroups"] == ["backoffice"]
-    world.complete(instance, "review", "backoffice", {"drop_lines": [], "adjustments": []})
+    offered = world.form_data(instance, "review", "backoffice")["delivery_address"]
+    assert offered is None  # the lead left no address: the back office types it
+    world.complete(instance, "review", "backoffice", {"drop_lines": [], "adjustments": [], "delivery_address": {
+        "name": "Schneider Logistik GmbH", "street": "Lagerweg 3", "postal_code": "28195", "city": "Bremen"}})
 
     with world.api.engine.db.read() as conn:
         assert conn.execute(sa.select(quote.c.status).where(quote.c.id == quote_id)).scalar() == "accepted"

@@ -48,7 +48,8 @@ def test_won_opportunity_becomes_a_quote_and_an_order(world: World) -> None:
     assert refused["field"] == "positions[1].product_code"
     world.complete(instance, "prepare_order", "backoffice", {
         "positions": [{"product_code": "VOIP-10", "quantity": 1, "discount_percent": 5}], "valid_days": 30})
-    world.complete(instance, "review", "backoffice", {"drop_lines": [], "adjustments": []})
+    world.complete(instance, "review", "backoffice", {"drop_lines": [], "adjustments": [], "delivery_address": {
+        "name": "Weber Consulting GmbH", "street": "Marktplatz 2", "postal_code": "04109", "city": "Leipzig"}})
 
     def ordered() -> Any:
         with world.api.engine.db.read() as conn:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -43,14 +44,22 @@ def _accepted_quote(world: World, wished_domain: str, extra: Decimal = Decimal(0
     return {"quote_id": quote, "account_id": account, "contact_id": contact}
 
 
-ADDRESS = {"name": "Müller Bau GmbH", "street": "Hauptstraße 1", "postalCode": "10115", "city": "Berlin",
-           "country": "DE"}
+ADDRESS = {"name": "Müller Bau GmbH", "street": "Hauptstraße 1", "postal_code": "10115", "city": "Berlin",
+           "country": "DE"}  # the account's address: what the review offers as the delivery address
+
+
+def _review(world: World, instance: str, **decision: Any) -> dict[str, Any]:
+    """The back office confirms the positions and the delivery address the form offers (as they stand)."""
+    offered = world.form_data(instance, "review", "backoffice")["delivery_address"]
+    assert offered == ADDRESS
+    world.complete(instance, "review", "backoffice", {"delivery_address": offered, **decision})
+    return dict(offered)
 
 
 def test_order_is_produced_with_domain_ip_and_modem_and_the_customer_gets_mails(world: World) -> None:
     keys = _accepted_quote(world, "example.com")  # taken at the registrar: sales asks for another name
-    instance = world.start("order", {**keys, "delivery_address": ADDRESS}, business_key="K-1001")
-    world.complete(instance, "review", "backoffice", {"drop_lines": [4], "adjustments": []})
+    instance = world.start("order", keys, business_key="K-1001")
+    _review(world, instance, drop_lines=[4], adjustments=[])
     world.complete(instance, "ask_domain", "sales", {"domain_name": "mueller-bau.de", "note": "telefonisch"})
     # the supplier ships and calls our webhook; the modem goes with a technician appointment
     world.complete(instance, "technician", "provisioning", {
@@ -81,8 +90,8 @@ def test_order_is_produced_with_domain_ip_and_modem_and_the_customer_gets_mails(
 
 def test_risky_order_rejected_by_management_is_cancelled(world: World) -> None:
     keys = _accepted_quote(world, "neu-gmbh.de", extra=Decimal("9000.00"))
-    instance = world.start("order", {**keys, "delivery_address": ADDRESS}, business_key="K-1002")
-    world.complete(instance, "review", "backoffice", {"drop_lines": [], "adjustments": [{"line_no": 3, "quantity": 2}]})
+    instance = world.start("order", keys, business_key="K-1002")
+    _review(world, instance, drop_lines=[], adjustments=[{"line_no": 3, "quantity": 2}])
     approval = world.task(instance, "approve", "manager")
     assert approval["candidateGroups"] == ["management"]
     world.complete(instance, "approve", "manager", {"approved": False, "comment": "Vorkasse nötig"})
@@ -97,9 +106,13 @@ def test_risky_order_rejected_by_management_is_cancelled(world: World) -> None:
 def test_late_supplier_is_chased_after_7_days_and_the_late_shipment_continues_production(world: World) -> None:
     world.supplier.ship_after_seconds = 3600  # the supplier accepts the modem order but does not ship in time
     keys = _accepted_quote(world, "spaet-bau.de")
-    instance = world.start("order", {**keys, "delivery_address": ADDRESS}, business_key="K-1003")
-    world.complete(instance, "review", "backoffice", {"drop_lines": [4], "adjustments": []})
+    instance = world.start("order", keys, business_key="K-1003")
+    site = {**ADDRESS, "street": "Baustelle Am Hafen 7", "postal_code": "20457", "city": "Hamburg"}
+    world.form_data(instance, "review", "backoffice")
+    world.complete(instance, "review", "backoffice", {"drop_lines": [4], "adjustments": [], "delivery_address": site})
     [placed] = world.wait_for(lambda: world.supplier.orders(), "the modem ordered at the supplier")
+    shipped_to = placed.request.deliveryAddress  # the address the back office typed, read from the order
+    assert (shipped_to.street, shipped_to.postalCode, shipped_to.city) == ("Baustelle Am Hafen 7", "20457", "Hamburg")
     world.wait_for(lambda: "wait_hw" in world.instance(instance)["activeElements"], "waiting for the shipment")
     world.api.engine.fire_due_timers(now=datetime.now(UTC) + timedelta(days=8))
     chase = world.task(instance, "chase", "provisioning")

@@ -299,13 +299,20 @@ def desk(db_url: str) -> Iterator[Desk]:
     engine.db.dispose()
 
 
+# what the order process's pre-script offers from the account (this one-task process has no load step)
+OFFERED = {"name": "Muster GmbH", "street": "Hauptstraße 1", "postal_code": "10115", "city": "Berlin",
+           "country": "DE"}
+ADDRESS_FIELDS = [(f"delivery_address.{key}", value) for key, value in OFFERED.items()]
+
+
 def test_order_review_page_shows_the_quote_refuses_bad_lines_inline_and_completes(desk: Desk) -> None:
-    instance = desk.engine.start("review-only", {"quote": QUOTE})
+    instance = desk.engine.start("review-only", {"quote": QUOTE, "delivery_address": OFFERED})
     [task] = desk.engine.list_tasks(instance_id=instance.id)
     page = desk.client.get(f"/tasks/{task.id}").text
     assert "<legend>Angebot</legend>" in page and "<dt>Summe brutto</dt><dd>1.469,06\xa0€</dd>" in page
     assert "<dt>Status</dt><dd>Angenommen</dd>" in page and '<th scope="col">Einzelpreis</th>' in page
     assert "<td>Einrichtung</td>" in page and "{&#39;" not in page
+    assert 'name="delivery_address.street"' in page and 'value="Hauptstraße 1"' in page  # offered, editable
 
     def post(fields: list[tuple[str, str]]) -> Any:
         return desk.client.post(f"/tasks/{task.id}", content=urlencode([("csrf_token", desk.csrf), *fields]),
@@ -316,16 +323,19 @@ def test_order_review_page_shows_the_quote_refuses_bad_lines_inline_and_complete
     assert "Eintrag 2: Bitte eine ganze Zahl eingeben." in refused.text and 'value="2, x"' in refused.text
     assert 'id="adjustments[0].quantity-error">Muss größer als 0 sein.' in refused.text
     assert "<dt>Angebotsnummer</dt><dd>A-2026-0007</dd>" in refused.text  # the context stays after a refusal
+    no_street = post([("drop_lines", "2"), *[f for f in ADDRESS_FIELDS if f[0] != "delivery_address.street"]])
+    assert no_street.status_code == 422 and 'id="delivery_address.street-error"' in no_street.text
     done = post([("drop_lines", "2"), ("adjustments[0].line_no", "1"), ("adjustments[0].quantity", "3"),
-                 ("note", "Einrichtung entfällt")])
+                 ("note", "Einrichtung entfällt"), *ADDRESS_FIELDS[:-1], ("delivery_address.country", "AT")])
     assert done.status_code == 303
     variables = desk.engine.get_instance(instance.id).variables
     assert (variables["drop_lines"], variables["adjustments"]) == ([2], [{"line_no": 1, "quantity": 3.0}])
+    assert variables["delivery_address"] == {**OFFERED, "country": "AT"}
 
 
 def test_order_review_in_chromium(page: Any, app: Api) -> None:
     _review_only(app.engine, app.identity)
-    instance = app.engine.start("review-only", {"quote": QUOTE})
+    instance = app.engine.start("review-only", {"quote": QUOTE, "delivery_address": OFFERED})
     [task] = app.engine.list_tasks(instance_id=instance.id)
     problems = browser_login(page, app, "bea", f"/tasks/{task.id}", password="bea-password")
     quote = page.locator("[data-field=quote]")
