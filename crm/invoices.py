@@ -19,7 +19,7 @@ from .accounts import get_account
 from .errors import DomainError
 from .numbering import yearly_number
 from .orders import get_order
-from .schema import contact, invoice, invoice_position, order_position, quote
+from .schema import contact, invoice, invoice_position, quote
 from .status import Transitions, change_status
 
 INVOICE_TRANSITIONS: Transitions = {"open": frozenset({"paid", "cancelled"})}
@@ -85,11 +85,19 @@ def create_invoice(
 def create_invoice_from_order(
     conn: Connection, order_id: int, issue_date: date, payment_days: int = 14, now: datetime | None = None
 ) -> int:
-    """Bill an order's positions as they stand (adjusted after the quote, if they were)."""
+    """Bill an order: its one-off positions as they stand (adjusted after the quote, if they were) and the first
+    period of its started services — the rule ``crm.recurring.order_invoice_positions`` shares with the monthly
+    run, so no period is billed twice."""
+    from .recurring import order_invoice_positions  # recurring bills through this module: import when used
+
     source = get_order(conn, order_id)
     if source.status == "cancelled":
         raise DomainError("order_id", f"order {source.number} is cancelled")
-    lines = pos.copy_lines(pos.read(conn, order_position, "order_id", order_id))
+    positions = order_invoice_positions(conn, order_id)
+    if not positions:
+        raise DomainError("order_id", f"order {source.number} has nothing to bill yet: no one-off positions and "
+                          "no service has started")
+    lines = pos.resolve(conn, positions, allow_inactive=True)
     return _create(conn, source.account_id, lines, issue_date, payment_days, order_id, now)
 
 

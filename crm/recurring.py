@@ -6,6 +6,12 @@ The unit price is scaled and rounded half-up to cents (``crm.pricing.to_cents``)
 follows the ordinary pricing rules. Yearly services are billed in full in their anniversary month, for the year
 starting on the anniversary — not at all if the contract ends before it.
 
+The order invoice and the monthly run share this rule (``order_invoice_positions``): the order invoice bills the
+order's one-off positions and the first period of each service the order booked that has started — a monthly
+service pro rata from its start to the end of that month, a yearly one for its first year — each with the period
+marker below; the monthly run then bills from the next period on, and a yearly service again in its next
+anniversary month. A recurring position whose service has not started yet is left to the monthly runs.
+
 What a position billed is recorded in its description as a marker ``[Leistung <service id> · YYYY-MM]``
 (service and billing month), so a period is never billed twice for one service: every billing run reads the
 markers of the account's invoices that are not cancelled (a cancelled invoice frees its periods again).
@@ -20,7 +26,8 @@ from __future__ import annotations
 
 import calendar
 import re
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -33,9 +40,10 @@ from .errors import DomainError
 from .invoices import create_invoice
 from .positions import PositionInput
 from .pricing import to_cents
-from .schema import account, booked_service, invoice, invoice_position, order_position, product
+from .schema import account, booked_service, invoice, invoice_position, order, order_position, product
 
 BILLABLE_STATUSES = ("active", "suspended", "cancelled")  # a suspended line still runs; cancelled: until then
+RECURRING_KINDS = ("recurring_monthly", "recurring_yearly")  # product kinds billed per period, not once
 MARKER = re.compile(r"\[Leistung (\d+) · (\d{4})-(\d{2})\]")
 _PERIOD = re.compile(r"^(\d{4})-(\d{2})$")
 DESCRIPTION_MAX = 500
@@ -138,8 +146,10 @@ def billed_services(conn: Connection, account_id: int, year: int, month: int) ->
     return billed
 
 
-def period_lines(conn: Connection, account_id: int, year: int, month: int) -> list[RecurringLine]:
-    """The lines still to bill for the account's services in the month (empty when all are billed)."""
+def period_lines(conn: Connection, account_id: int, year: int, month: int,
+                 service_ids: Collection[int] | None = None) -> list[RecurringLine]:
+    """The lines still to bill for the account's services in the month (empty when all are billed);
+    ``service_ids`` narrows them to those services."""
     first, last = month_bounds(year, month)
     days_in_month = (last - first).days + 1
     already = billed_services(conn, account_id, year, month)
@@ -161,6 +171,7 @@ def period_lines(conn: Connection, account_id: int, year: int, month: int) -> li
             booked_service.c.status.in_(BILLABLE_STATUSES),
             booked_service.c.start_date.is_not(None),
             booked_service.c.start_date <= last,
+            *([booked_service.c.id.in_(list(service_ids))] if service_ids is not None else []),
         )
         .order_by(booked_service.c.id)
     )
@@ -209,6 +220,45 @@ def period_lines(conn: Connection, account_id: int, year: int, month: int) -> li
             )
         )
     return lines
+
+
+def order_invoice_positions(conn: Connection, order_id: int) -> list[PositionInput]:
+    """What the order's own invoice bills: its one-off positions as they stand (hardware, setup fees, free
+    lines) and the first period of each started service it booked (see the module rule). A fixed discount on a
+    recurring position is a one-off: it goes on the first period, at most that period's value."""
+    source = conn.execute(sa.select(order.c.account_id).where(order.c.id == order_id)).one_or_none()
+    if source is None:
+        raise DomainError("order_id", f"order {order_id} does not exist")
+    rows = conn.execute(
+        sa.select(order_position, product.c.kind)
+        .outerjoin(product, product.c.id == order_position.c.product_id)
+        .where(order_position.c.order_id == order_id)
+        .order_by(order_position.c.line_no)
+    ).all()
+    started = conn.execute(
+        sa.select(booked_service.c.id, booked_service.c.start_date, booked_service.c.order_position_id)
+        .where(booked_service.c.order_id == order_id, booked_service.c.status.in_(BILLABLE_STATUSES),
+               booked_service.c.start_date.is_not(None))
+        .order_by(booked_service.c.id)
+    ).all()
+    positions: list[PositionInput] = []
+    for row in rows:  # in the order's line order, so the invoice reads like the order
+        if row.kind not in RECURRING_KINDS:
+            positions.append(PositionInput(
+                quantity=row.quantity, product_id=row.product_id, description=row.description,
+                unit_price=row.unit_price, vat_rate=row.vat_rate, discount_percent=row.discount_percent,
+                discount_amount=row.discount_amount))
+            continue
+        for service in (s for s in started if s.order_position_id == row.id):
+            first: date = service.start_date
+            for line in period_lines(conn, int(source.account_id), first.year, first.month, [int(service.id)]):
+                item = line.position()
+                if row.discount_amount is not None:
+                    value = to_cents(line.quantity * line.unit_price)
+                    item = replace(item, discount_percent=None, discount_amount=min(Decimal(row.discount_amount),
+                                                                                     value))
+                positions.append(item)
+    return positions
 
 
 def bill_period(

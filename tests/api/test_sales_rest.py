@@ -139,10 +139,16 @@ def test_order_from_quote_adjust_produce_deliver_book_and_bill(api: Api) -> None
     assert [(s["productCode"], s["quantity"], s["billingPeriod"], s["status"]) for s in booked.json()["items"]] == [
         ("SDSL-20", "2.000", "monthly", "ordered")]
     assert sales.post(f"/orders/{order['id']}/services").status_code == 409  # already booked
+    not_started = sales.post("/invoices", json={"orderId": order["id"]})
+    assert not_started.status_code == 409 and "nothing to bill yet" in not_started.text  # the line is not running
+    service_id = booked.json()["items"][0]["id"]
+    started = sales.post(f"/services/{service_id}/activate", json={"startDate": TODAY.replace(day=1).isoformat()})
+    assert started.status_code == 200, started.text
 
-    invoice = sales.post("/invoices", json={"orderId": order["id"]})
+    invoice = sales.post("/invoices", json={"orderId": order["id"]})  # the first period: the whole month
     assert invoice.status_code == 201, invoice.text
     bill = invoice.json()
+    assert f"[Leistung {service_id} · {TODAY:%Y-%m}]" in bill["positions"][0]["description"]
     assert bill["number"].startswith(f"R-{TODAY.year}-") and bill["orderId"] == order["id"]
     assert bill["totals"] == delivered["totals"] and bill["status"] == "open" and bill["overdue"] is False
     assert bill["dueDate"] == (TODAY + timedelta(days=14)).isoformat()

@@ -72,6 +72,8 @@ class World:
                 orders.set_sub_order_status(conn, sub["id"], "in_progress")
                 orders.set_sub_order_status(conn, sub["id"], "done", now=NOW)
             assert orders.get_order(conn, order_id).status == "delivered"
+            for service_id in services.book_order_services(conn, order_id, now=NOW):  # as production does
+                services.activate_service(conn, service_id, date(2026, 3, 1))  # the first month in full
         return order_id
 
     def pdf(self, document_id: int) -> bytes:

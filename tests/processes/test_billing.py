@@ -47,6 +47,8 @@ def _delivered_order(world: World) -> dict[str, int]:
         for sub in orders.sub_orders(conn, order_id):
             orders.set_sub_order_status(conn, sub["id"], "in_progress")
             orders.set_sub_order_status(conn, sub["id"], "done")
+        for service_id in booked_services.book_order_services(conn, order_id):  # as production books them
+            booked_services.activate_service(conn, service_id, date.today().replace(day=1))  # a whole first month
     return {**keys, "order_id": order_id}
 
 
