@@ -29,7 +29,8 @@ from connectors.supplier import SupplierConfig
 from engine.database import Database
 from engine.runtime import Engine
 
-from . import identity_actions, openapi, problems
+from . import api_docs, identity_actions, openapi, problems
+from .headers import SecurityHeaders
 from .identity import Identity, LoginLimiter
 from .routes import (
     crm,
@@ -92,7 +93,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
         yield
         worker.stop()
 
-    app = FastAPI(title="Silverflow", version="0.1.0", lifespan=lifespan, docs_url="/api/docs",
+    app = FastAPI(title="Silverflow", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=f"{API_PREFIX}/openapi.json",
                   description="BPMN processes for the customer lifecycle of an ISP: deploy, start, work tasks, "
                               "correlate messages, watch jobs and incidents. Authenticate with "
@@ -102,6 +103,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     app.state.login_limiter = LoginLimiter()
     problems.install(app)
     openapi.install(app)
+    app.add_middleware(SecurityHeaders)
+    api_docs.install(app)
     for module in (definitions, instances, tasks, events, jobs, webhooks, integrations, crm, sales, service_desk,
                    exchange, system):
         app.include_router(module.router, prefix=API_PREFIX)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
@@ -25,6 +24,7 @@ from crm import queries as crm_queries
 from crm.errors import DomainError
 from engine.errors import NotFound
 
+from ..headers import download_headers
 from ..identity import Principal
 from ..listing import camel_key, camel_row, csv_response, page, wants_csv
 from ..models import MAX_INT, Camel
@@ -352,12 +352,6 @@ def get_document(request: Request, document_id: DocumentId, principal: Annotated
         return _document_out(_readable_document(conn, principal, document_id))
 
 
-def content_disposition(file_name: str) -> str:
-    """``attachment`` with the name as typed (RFC 6266 ``filename*``) and a plain ASCII fallback for old clients."""
-    fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\' else "_" for ch in file_name)
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(file_name, safe='')}"
-
-
 @router.get("/documents/{document_id}/content", response_class=Response, responses=CONTENT)
 def document_content(request: Request, document_id: DocumentId,
                      principal: Annotated[Principal, Depends(require())]) -> Response:
@@ -370,5 +364,4 @@ def document_content(request: Request, document_id: DocumentId,
         except DomainError as exc:
             raise ApiProblem(409, "Conflict", exc.message, "conflict",
                              [{"field": "documentId", "message": exc.message}]) from exc
-    return Response(data, media_type=str(row.mime_type), headers={
-        "Content-Disposition": content_disposition(str(row.file_name)), "X-Content-Type-Options": "nosniff"})
+    return Response(data, media_type=str(row.mime_type), headers=download_headers(str(row.file_name)))

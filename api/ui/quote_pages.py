@@ -33,6 +33,7 @@ from crm.schema import document, product, quote, quote_position
 from engine.errors import NotFound
 from engine.queries import InstanceFilter
 
+from ..headers import download_headers
 from ..identity import Principal
 from .i18n import language_of, translations
 from .rendering import checked_form, page_engine, render, require_user
@@ -501,8 +502,7 @@ def quote_pdf(request: Request, quote_id: int) -> Response:
             store.store(conn, data, file_name, "application/pdf",
                         DocumentLinks(account_id=int(quote_row.account_id), quote_id=quote_id),
                         uploaded_by=user.name)
-    return Response(data, media_type="application/pdf",
-                    headers={"Content-Disposition": f'attachment; filename="{file_name}"'})
+    return Response(data, media_type="application/pdf", headers=download_headers(file_name))
 
 
 # -- products -------------------------------------------------------------------------------------------
