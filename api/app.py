@@ -32,6 +32,7 @@ from engine.runtime import Engine
 from . import api_docs, identity_actions, openapi, problems
 from .headers import SecurityHeaders
 from .identity import Identity, LoginLimiter
+from .limits import BodyLimits
 from .routes import (
     crm,
     definitions,
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     app.state.login_limiter = LoginLimiter()
     problems.install(app)
     openapi.install(app)
+    app.add_middleware(BodyLimits, json_bytes=settings.max_json_bytes, upload_bytes=settings.max_upload_bytes)
     app.add_middleware(SecurityHeaders)
     api_docs.install(app)
     for module in (definitions, instances, tasks, events, jobs, webhooks, integrations, crm, sales, service_desk,

@@ -16,3 +16,7 @@ class Settings:
     processes_dir: Path = PROJECT_ROOT / "processes"
     forms_dir: Path = PROJECT_ROOT / "forms"
     worker_poll_seconds: float = float(os.environ.get("SILVERFLOW_WORKER_POLL_SECONDS", "0.05"))
+    # request bodies larger than these answer 413 before they are parsed: JSON and page forms; uploads (multipart,
+    # raw CSV), by default a 50 MiB document plus its multipart framing
+    max_json_bytes: int = int(os.environ.get("SILVERFLOW_MAX_JSON_BYTES", str(1024 * 1024)))
+    max_upload_bytes: int = int(os.environ.get("SILVERFLOW_MAX_UPLOAD_BYTES", str(50 * 1024 * 1024 + 64 * 1024)))

@@ -14,6 +14,7 @@ import mimetypes
 import os
 import re
 import tempfile
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -149,10 +150,16 @@ class DocumentStore:
         return row, data
 
 
+def clean_file_name(file_name: str) -> str:
+    """An uploaded name without control (C0, C1) and format characters: a right-to-left override makes
+    ``rechnung\u202efdp.exe`` read as ``rechnungexe.pdf``, and control characters break headers and listings."""
+    return "".join(ch for ch in file_name if unicodedata.category(ch) not in ("Cc", "Cf")).strip()
+
+
 def _file_name(file_name: str) -> str:
-    """The bare name as the user knows it; no directories, no control characters."""
-    name = v.required_text("file_name", file_name, 255)
-    if "/" in name or "\\" in name or name in (".", "..") or any(ord(ch) < 32 for ch in name):
+    """The bare name as the user knows it; no directories, no control or bidi characters."""
+    name = v.required_text("file_name", clean_file_name(file_name), 255)
+    if "/" in name or "\\" in name or name in (".", ".."):
         raise DomainError(
             "file_name", f"file_name {file_name!r} must be a plain file name without directories"
         )

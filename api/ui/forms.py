@@ -24,6 +24,8 @@ from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal
 from starlette.datastructures import FormData, UploadFile
 
+from crm.documents import clean_file_name
+
 TRUE_VALUES = ("true", "on", "1", "yes")
 LOCALES = {"de": "de_DE", "en": "en_GB"}
 MAX_DEPTH = 3  # read-only context nested deeper than this is shown as text
@@ -271,7 +273,7 @@ def _upload(spec: dict[str, Any], upload: UploadFile) -> dict[str, Any] | object
         elif "type" in name or "mime" in name:
             data[name] = upload.content_type or "application/octet-stream"
         elif "name" in name:
-            data[name] = upload.filename or "upload"
+            data[name] = clean_file_name(upload.filename or "") or "upload"
     return data
 
 
