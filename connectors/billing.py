@@ -41,6 +41,7 @@ from sqlalchemy.engine import Connection
 from crm import invoices as crm_invoices
 from crm import positions as crm_positions
 from crm import recurring
+from crm.accounts import display_name
 from crm.documents import DocumentLinks, DocumentStore
 from crm.errors import DomainError
 from crm.pricing import CENT, to_cents
@@ -348,10 +349,11 @@ class Billing:
         city = "" if addr is None else f"{addr.postal_code} {addr.city}"
         if addr is not None and addr.country != "DE":
             city = f"{city}, {addr.country}"
-        recipient = Address(name=str(acc.name), street="" if addr is None else str(addr.street), city=city)
+        recipient = Address(name=display_name(str(acc.name), acc.legal_form),
+                            street="" if addr is None else str(addr.street), city=city)
         values: dict[str, Any] = {
             "kind": "invoice", "number": inv.number, "date": inv.issue_date, "customer_number": acc.number,
-            "recipient": recipient, "positions": positions_of(lines),
+            "recipient": recipient, "positions": positions_of(lines, crm_positions.periods_of(conn, lines)),
             "payment_days": (inv.due_date - inv.issue_date).days,
             "sender": self.config.sender(),
         }

@@ -9,6 +9,7 @@ strings and are never turned into floats.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import io
 import os
@@ -59,19 +60,25 @@ class Position(BaseModel):
     unit_price: Decimal
     vat_rate: Decimal = Decimal("19")
     discount_percent: Decimal = Decimal("0")
+    period: str = Field(default="once", pattern="^(once|monthly|yearly)$")
 
 
-def positions_of(lines: Sequence[Mapping[str, Any]]) -> list[Position]:
+PERIOD_LABELS = {"once": "einmalig", "monthly": "monatlich", "yearly": "jährlich"}
+
+
+def positions_of(lines: Sequence[Mapping[str, Any]], periods: Sequence[str] | None = None) -> list[Position]:
     """Stored CRM positions for the PDF; a fixed discount amount becomes a discount line of its own, which keeps
-    every rate's net (and so the VAT) exactly as the CRM computed it."""
+    every rate's net (and so the VAT) exactly as the CRM computed it. ``periods`` (``crm.positions.periods_of``)
+    says per line how often it is paid; its discount line goes with it."""
     result = []
-    for line in lines:
+    for index, line in enumerate(lines):
+        period = periods[index] if periods is not None else "once"
         result.append(Position(description=line["description"], quantity=line["quantity"],
                                unit_price=line["unit_price"], vat_rate=line["vat_rate"],
-                               discount_percent=line["discount_percent"] or Decimal(0)))
+                               discount_percent=line["discount_percent"] or Decimal(0), period=period))
         if line["discount_amount"]:
             result.append(Position(description=f"Rabatt auf Pos. {line['line_no']}", quantity=Decimal(1),
-                                   unit_price=-line["discount_amount"], vat_rate=line["vat_rate"]))
+                                   unit_price=-line["discount_amount"], vat_rate=line["vat_rate"], period=period))
     return result
 
 
@@ -85,6 +92,7 @@ class DocumentParams(BaseModel):
     intro: str | None = None
     positions: list[Position] = Field(min_length=1)
     payment_days: int = Field(default=14, ge=0, le=365)
+    valid_until: datetime.date | None = None  # a quote's validity, stated as the date it ends
     fee: Decimal = Decimal("0")
     sender: Sender = Field(default_factory=Sender)
 
@@ -103,6 +111,12 @@ def money(value: Decimal) -> str:
     """German format: 1.234,50 €."""
     text = f"{value.quantize(CENT, ROUND_HALF_UP):,.2f}"
     return text.replace(",", "X").replace(".", ",").replace("X", ".") + " €"
+
+
+def percent(value: Decimal) -> str:
+    """German format: 12,5 % (decimal comma, no trailing zeros)."""
+    text = f"{value.normalize():f}"
+    return text.replace(".", ",") + " %"
 
 
 def position_total(position: Position) -> Decimal:
@@ -176,19 +190,33 @@ def render_pdf(params: DocumentParams) -> bytes:
     for index, position in enumerate(params.positions, start=1):
         rows.append([str(index), Paragraph(para_text(position.description), body), f"{position.quantity.normalize():f}",
                      money(position.unit_price),
-                     f"{position.discount_percent.normalize():f} %" if position.discount_percent else "",
-                     f"{position.vat_rate.normalize():f} %", money(position_total(position))])
-    if params.fee:
-        rows.append(["", "Mahngebühr", "", "", "", "", money(params.fee)])
-    rows.append(["", "Summe netto", "", "", "", "", money(net)])
-    rows += [["", f"zzgl. {rate.normalize():f} % USt.", "", "", "", "", money(amount)] for rate, amount in vat.items()]
-    rows.append(["", "Gesamtbetrag", "", "", "", "", money(gross)])
+                     percent(position.discount_percent) if position.discount_percent else "",
+                     percent(position.vat_rate), money(position_total(position))])
+    first_sum = len(rows)
+    periods = [p for p in PERIOD_LABELS if any(position.period == p for position in params.positions)]
+    if params.kind in ("quote", "order_confirmation") and periods != ["once"]:
+        # what is paid once, every month and every year are different amounts: one sum each, never one total
+        for period in periods:
+            label = PERIOD_LABELS[period]
+            part_net, part_vat, part_gross = totals([p for p in params.positions if p.period == period])
+            rows.append(["", f"Summe {label} netto", "", "", "", "", money(part_net)])
+            rows += [["", f"zzgl. {percent(rate)} USt.", "", "", "", "", money(amount)]
+                     for rate, amount in part_vat.items()]
+            rows.append(["", f"Gesamt {label}", "", "", "", "", money(part_gross)])
+    else:
+        if params.fee:
+            rows.append(["", "Mahngebühr", "", "", "", "", money(params.fee)])
+        if periods != ["once"]:
+            rows += [["", f"davon {PERIOD_LABELS[period]} netto", "", "", "", "",
+                      money(totals([p for p in params.positions if p.period == period])[0])] for period in periods]
+        rows.append(["", "Summe netto", "", "", "", "", money(net)])
+        rows += [["", f"zzgl. {percent(rate)} USt.", "", "", "", "", money(amount)] for rate, amount in vat.items()]
+        rows.append(["", "Gesamtbetrag", "", "", "", "", money(gross)])
     table = Table(rows, colWidths=[10 * mm, 62 * mm, 15 * mm, 25 * mm, 15 * mm, 13 * mm, 25 * mm], repeatRows=1)
     table.setStyle(TableStyle([
         ("FONTNAME", (0, 0), (-1, 0), "Helvetica-Bold"), ("FONTSIZE", (0, 0), (-1, -1), 9),
         ("LINEBELOW", (0, 0), (-1, 0), 0.8, colors.black), ("ALIGN", (2, 0), (-1, -1), "RIGHT"),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"), ("LINEABOVE", (0, -1 - len(vat) - 1), (-1, -1 - len(vat) - 1), 0.5,
-                                                            colors.grey),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"), ("LINEABOVE", (0, first_sum), (-1, first_sum), 0.5, colors.grey),
         ("FONTNAME", (0, -1), (-1, -1), "Helvetica-Bold"), ("LINEABOVE", (0, -1), (-1, -1), 0.8, colors.black),
     ]))
     story += [table, Spacer(1, 6 * mm)]
@@ -201,7 +229,8 @@ def render_pdf(params: DocumentParams) -> bytes:
         story += [Paragraph(para_text(due), body), Spacer(1, 3 * mm), Image(qr, width=30 * mm, height=30 * mm),
                   Paragraph("GiroCode: mit der Banking-App scannen", small)]
     elif params.kind == "quote":
-        story.append(Paragraph("Dieses Angebot gilt 30 Tage ab Datum. Wir freuen uns auf Ihren Auftrag.", body))
+        validity = f"bis zum {params.valid_until:%d.%m.%Y}" if params.valid_until else "30 Tage ab Datum"
+        story.append(Paragraph(f"Dieses Angebot gilt {validity}. Wir freuen uns auf Ihren Auftrag.", body))
     else:
         story.append(Paragraph("Vielen Dank für Ihren Auftrag. Wir melden uns mit dem Liefertermin.", body))
     story += [Spacer(1, 6 * mm), Paragraph("Mit freundlichen Grüßen", body),

@@ -13,9 +13,10 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlalchemy.engine import Connection, Engine
 
-from crm.accounts import contact_salutation, get_account
+from crm.accounts import contact_salutation, display_name, get_account
 from crm.documents import DocumentLinks, DocumentStore
 from crm.errors import DomainError
+from crm.positions import periods_of
 from crm.positions import read as read_positions
 from crm.schema import address, contact, document, order, order_position, quote, quote_position
 
@@ -41,7 +42,7 @@ def _intro(kind: str, row: Any) -> str:
 def recipient_of(conn: Connection, account_id: int, contact_id: int | None) -> tuple[Address, str]:
     """The address window (billing address, else any; the contact person on its own line) and the salutation."""
     account = get_account(conn, account_id)
-    name = " ".join(str(x) for x in (account.name, account.legal_form) if x)
+    name = display_name(str(account.name), account.legal_form)
     chosen = conn.execute(sa.select(address).where(address.c.account_id == account_id)
                           .order_by(sa.case((address.c.kind == "billing", 0), else_=1), address.c.id)).first()
     recipient = Address(name=name)
@@ -66,11 +67,13 @@ def letter_for(conn: Connection, kind: str, record_id: int) -> tuple[DocumentPar
         sa.select(quote.c.contact_id).where(quote.c.id == row.quote_id)).scalar()
     recipient, salutation = recipient_of(conn, int(row.account_id), contact_id)
     number = str(row.number) + (f" v{row.version}" if kind == "quote" and row.version > 1 else "")
+    lines = read_positions(conn, positions, link, record_id)
     params = DocumentParams(
         kind=kind, number=number, date=row.created_at.date(),  # type: ignore[arg-type]
         customer_number=str(get_account(conn, int(row.account_id)).number), recipient=recipient,
         salutation=salutation, intro=_intro(kind, row),
-        positions=positions_of(read_positions(conn, positions, link, record_id)))
+        positions=positions_of(lines, periods_of(conn, lines)),
+        valid_until=row.valid_until if kind == "quote" else None)
     return params, DocumentLinks(account_id=int(row.account_id), **{link: record_id})
 
 

@@ -130,3 +130,15 @@ COPIED = (
 def copy_lines(lines: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The priced fields of positions, without ids, for taking them over into the next document."""
     return [{key: line[key] for key in COPIED} for line in lines]
+
+
+PERIOD_OF_KIND = {"recurring_monthly": "monthly", "recurring_yearly": "yearly"}  # every other kind is a one-off
+
+
+def periods_of(conn: Connection, lines: Sequence[dict[str, Any]]) -> list[str]:
+    """Per position how often it is paid — ``once``, ``monthly`` or ``yearly`` — from its product's kind, so a
+    document can sum each separately instead of adding a monthly fee to a one-off price."""
+    ids = {line["product_id"] for line in lines if line.get("product_id") is not None}
+    query = sa.select(product.c.id, product.c.kind).where(product.c.id.in_(ids))
+    kinds = {int(r.id): r.kind for r in conn.execute(query)} if ids else {}
+    return [PERIOD_OF_KIND.get(str(kinds.get(line.get("product_id"))), "once") for line in lines]

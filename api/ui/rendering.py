@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 
+from crm.accounts import display_name
 from engine.database import utcnow
 
 from ..identity import Principal
@@ -30,6 +31,7 @@ def _templates(language: str) -> Jinja2Templates:
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters["dt"] = _format_datetime
     env.filters["money"] = lambda value: _format_money(value, language)
+    env.filters["display_name"] = display_name  # name with the legal form once (crm.accounts' one rule)
     return Jinja2Templates(env=env)
 
 
