@@ -44,10 +44,20 @@ class FormOut(Camel):
     checksum: str
 
 
+class DeploymentWarning(Camel):
+    """Deployed, but not run as drawn (a data store, a non-executable process): where and why."""
+
+    message: str
+    file: str | None
+    element_id: str | None
+    line: int | None
+
+
 class DeploymentOut(Camel):
     deployment_id: str | None
     definitions: list[DeployedDefinition]
     forms: list[FormOut]
+    warnings: list[DeploymentWarning] = Field(default_factory=list)
 
 
 class StartInstance(Camel):

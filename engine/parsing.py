@@ -17,14 +17,15 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity, SubWorkflowTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
-from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser, SpiffProcessParser
 from SpiffWorkflow.spiff.parser.task_spec import ServiceTaskParser
 
 from .errors import Problem
+from .foreign import as_utf8, execution_copy, readable, validation_copy
 from .initiator import initiator_problems
 from .sandbox import ScriptRejected, check
 from .specs import ExternalServiceTask
-from .timers import use_calendar_timers
+from .timers import timer_definitions, timer_problem, use_calendar_timers
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 FLOW_NODE_TAGS = {
@@ -39,16 +40,65 @@ UNSUPPORTED = {
 }
 UNSUPPORTED_EVENT_DEFINITIONS = {
     "compensateEventDefinition": "compensation events are not supported",
-    "linkEventDefinition": "link events are not supported",
 }
+GATEWAY_TAGS = {"exclusiveGateway", "parallelGateway", "inclusiveGateway", "eventBasedGateway", "complexGateway"}
+
+
+def _implicit_split(parser_class: type[Any]) -> type[Any]:
+    """An activity or event with several outgoing flows passes a token to each (BPMN's implicit parallel
+    split); Spiff runs it that way, but its parser refuses it for anything but gateways and start events."""
+    return type(f"Split{parser_class.__name__}", (parser_class,), {"handles_multiple_outgoing": lambda self: True})
+
+
+class ShallowProcessParser(SpiffProcessParser):
+    """Parses the elements of a process from the last to the first before Spiff's own walk from the start.
+
+    Spiff parses an element by parsing everything after it first, recursively: a chain of ~500 elements
+    exhausted Python's recursion limit. Parsed last-first, each element finds its successors already parsed.
+    """
+
+    def add_tasks(self) -> None:
+        for node in self._last_first():
+            self.parse_node(node)
+        super().add_tasks()
+
+    def _last_first(self) -> list[Any]:
+        nodes = {node.get("id"): node for node in self.node if isinstance(node.tag, str)
+                 and node.tag.split("}", 1)[-1] in FLOW_NODE_TAGS}
+        successors: dict[str, list[str]] = {}
+        for flow in self.xpath("./bpmn:sequenceFlow"):
+            successors.setdefault(flow.get("sourceRef"), []).append(flow.get("targetRef"))
+        roots = [i for i, n in nodes.items() if n.tag.split("}", 1)[-1] in ("startEvent", "boundaryEvent")]
+        order: list[Any] = []
+        seen: set[str] = set()
+        for root in roots:  # an iterative depth-first walk; each node is listed after all it leads to
+            stack = [(root, iter(successors.get(root, [])))]
+            seen.add(root)
+            while stack:
+                current, following = stack[-1]
+                target = next(following, None)
+                if target is None:
+                    stack.pop()
+                    if nodes[current].tag.split("}", 1)[-1] not in ("startEvent", "boundaryEvent"):
+                        order.append(nodes[current])
+                elif target in nodes and target not in seen:
+                    seen.add(target)
+                    stack.append((target, iter(successors.get(target, []))))
+        return order
 
 
 class SilverflowParser(SpiffBpmnParser):
-    """Spiff's parser with our service task, which waits for the engine to call the connector."""
+    """Spiff's parser with our service task, which waits for the engine to call the connector, implicit
+    parallel splits on every task and event, and no recursion along long chains."""
+
+    PROCESS_PARSER_CLASS = ShallowProcessParser
 
     OVERRIDE_PARSER_CLASSES = {
-        **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
-        full_tag("serviceTask"): (ServiceTaskParser, ExternalServiceTask),
+        tag: (_implicit_split(parser_class), spec_class)
+        for tag, (parser_class, spec_class) in {
+            **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
+            full_tag("serviceTask"): (ServiceTaskParser, ExternalServiceTask),
+        }.items()
     }
 
 
@@ -58,21 +108,35 @@ def checksum(xml: bytes) -> str:
 
 @dataclass
 class ParsedProcess:
-    """One executable process of a file, parsed once and cached per (key, version)."""
+    """One process of a file, parsed once and cached per (key, version).
+
+    A non-executable process (``isExecutable="false"``, what most tools exchange) is kept for the diagram:
+    its spec is empty, so nothing starts it, and starting it by hand is refused.
+    """
 
     key: str
     name: str
     spec: BpmnProcessSpec
     embedded: dict[str, BpmnProcessSpec]
     called_keys: set[str]
+    executable: bool = True
 
 
 @dataclass
 class ParsedFile:
     file_name: str
-    xml: bytes
+    xml: bytes  # always UTF-8, whatever the file was written in
     checksum: str
     processes: dict[str, ParsedProcess] = field(default_factory=dict)
+    warnings: list[Problem] = field(default_factory=list)
+
+
+def _is_executable(process: Any) -> bool:
+    return str(process.get("isExecutable", "true")).strip().lower() != "false"
+
+
+def _kept_for_the_diagram(key: str, name: str | None) -> ParsedProcess:
+    return ParsedProcess(key, name or key, BpmnProcessSpec(name=key), {}, set(), executable=False)
 
 
 def _line_of(root: Any, element_id: str | None) -> int | None:
@@ -95,20 +159,42 @@ def _structural_problems(file_name: str, root: Any) -> list[Problem]:
     processes = root.findall(f"{{{BPMN_NS}}}process")
     if not processes:
         problems.append(Problem("the file contains no process", file_name, None, root.sourceline))
-    elif not any(p.get("isExecutable", "true") == "true" for p in processes):
-        problems.append(Problem("no executable process: set isExecutable=\"true\" on the process to deploy it",
-                                file_name, processes[0].get("id"), processes[0].sourceline))
-    for node in root.iter():
-        if not isinstance(node.tag, str) or not node.tag.startswith(f"{{{BPMN_NS}}}"):
-            continue
-        local = node.tag.split("}", 1)[1]
-        reason = UNSUPPORTED.get(local) or UNSUPPORTED_EVENT_DEFINITIONS.get(local)
-        if reason:
-            owner = node if local in UNSUPPORTED else node.getparent()
-            problems.append(Problem(f"{owner.tag.split('}', 1)[1]}: {reason}", file_name,
-                                    owner.get("id"), node.sourceline))
+    for process in processes:
+        if not _is_executable(process):
+            continue  # kept for the diagram: what it holds is never run
+        for node in process.iter():
+            if not isinstance(node.tag, str) or not node.tag.startswith(f"{{{BPMN_NS}}}"):
+                continue
+            local = node.tag.split("}", 1)[1]
+            reason = UNSUPPORTED.get(local) or UNSUPPORTED_EVENT_DEFINITIONS.get(local)
+            if reason:
+                owner = node if local in UNSUPPORTED else node.getparent()
+                problems.append(Problem(f"{owner.tag.split('}', 1)[1]}: {reason}", file_name,
+                                        owner.get("id"), node.sourceline))
+        problems.extend(_flow_problems(file_name, process))
     problems.extend(_gateway_timer_problems(file_name, root))
     problems.extend(initiator_problems(file_name, root))
+    return problems
+
+
+def _flow_problems(file_name: str, process: Any) -> list[Problem]:
+    """Flows must join elements of their own scope; a condition on a flow out of a task or event would be
+    ignored (Spiff follows every such flow): refuse it rather than run both ways."""
+    problems = []
+    for container in process.iter(f"{{{BPMN_NS}}}process", f"{{{BPMN_NS}}}subProcess", f"{{{BPMN_NS}}}transaction"):
+        kinds = {child.get("id"): child.tag.split("}", 1)[-1] for child in container if isinstance(child.tag, str)}
+        for flow in container.findall(f"{{{BPMN_NS}}}sequenceFlow"):
+            for end in ("sourceRef", "targetRef"):
+                if flow.get(end) not in kinds:
+                    problems.append(Problem(
+                        f"sequenceFlow: its {end} '{flow.get(end)}' names no element of the same process or "
+                        "sub-process", file_name, flow.get("id"), flow.sourceline))
+            source = kinds.get(flow.get("sourceRef"))
+            if source and source not in GATEWAY_TAGS and flow.find(f"{{{BPMN_NS}}}conditionExpression") is not None:
+                problems.append(Problem(
+                    f"sequenceFlow: a condition on a flow out of the {source} '{flow.get('sourceRef')}' is not "
+                    "supported; put an exclusive or inclusive gateway after it", file_name, flow.get("id"),
+                    flow.sourceline))
     return problems
 
 
@@ -133,19 +219,29 @@ def _gateway_timer_problems(file_name: str, root: Any) -> list[Problem]:
 
 def _schema_problems(file_name: str, root: Any) -> list[Problem]:
     VALIDATOR.preprocess(root)
-    if VALIDATOR.validator.validate(root):
+    judged = validation_copy(root)
+    if VALIDATOR.validator.validate(judged):
         return []
     problems = []
     for error in VALIDATOR.validator.error_log:
         element_id = None
         if error.path:
             try:
-                found = root.getroottree().xpath(error.path, namespaces={k: v for k, v in root.nsmap.items() if k})
-                element_id = found[0].get("id") if found else None
+                found = judged.getroottree().xpath(error.path,
+                                                   namespaces={k: v for k, v in judged.nsmap.items() if k})
+                element_id = _nearest_id(found[0]) if found else None
             except etree.XPathError:
                 element_id = None
-        problems.append(Problem(f"schema: {error.message}", file_name, element_id, error.line))
+        problems.append(Problem(f"schema: {readable(error.message)}", file_name, element_id, error.line))
     return problems
+
+
+def _nearest_id(node: Any) -> str | None:
+    """The id of an element or of the nearest element around it that has one (a flow's targetRef has none)."""
+    for candidate in (node, *node.iterancestors()):
+        if candidate.get("id"):
+            return str(candidate.get("id"))
+    return None
 
 
 def _walk_specs(spec: BpmnProcessSpec, parser: SilverflowParser) -> tuple[dict[str, BpmnProcessSpec], set[str]]:
@@ -179,10 +275,16 @@ def _script_problems(file_name: str, root: Any, specs: list[BpmnProcessSpec]) ->
             for condition, _target in getattr(task_spec, "cond_task_specs", []) or []:
                 if condition is not None and getattr(condition, "args", None):
                     sources.append(("condition", condition.args[0], "eval"))
+            element_id = getattr(task_spec, "bpmn_id", None) or task_spec.name
+            for timer in timer_definitions(task_spec):
+                message = timer_problem(timer)
+                if message:
+                    problems.append(Problem(f"timer: {message}", file_name, element_id, _line_of(root, element_id)))
+                elif timer.expression:
+                    sources.append(("timer", timer.expression, "eval"))
             if isinstance(task_spec, ExternalServiceTask):
                 for name, param in task_spec.operation_params.items():
                     sources.append((f"parameter {name}", param["value"], "eval"))
-            element_id = getattr(task_spec, "bpmn_id", None) or task_spec.name
             for what, source, mode in sources:
                 try:
                     check(source, mode)
@@ -191,32 +293,48 @@ def _script_problems(file_name: str, root: Any, specs: list[BpmnProcessSpec]) ->
     return problems
 
 
+def _read(file_name: str, xml: bytes) -> tuple[Any, bytes] | Problem:
+    """The file's tree and its text as UTF-8 (files come in whatever encoding their tool declared)."""
+    try:
+        root = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True))
+    except etree.XMLSyntaxError as exc:
+        return Problem(f"not well-formed XML: {readable(exc.msg)}", file_name, None, exc.lineno)
+    try:
+        return root, as_utf8(xml, root.getroottree().docinfo.encoding)
+    except ValueError as exc:
+        return Problem(str(exc), file_name, None, 1)
+
+
 def parse_files(files: list[tuple[str, bytes]]) -> tuple[list[ParsedFile], list[Problem]]:
     """Parse and validate BPMN files together, so call activities may point across them."""
     parser = SilverflowParser()
     parsed: list[ParsedFile] = []
     problems: list[Problem] = []
     roots: dict[str, Any] = {}
-    for file_name, xml in files:
-        try:
-            root = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True))
-        except etree.XMLSyntaxError as exc:
-            problems.append(Problem(f"not well-formed XML: {exc.msg}", file_name, None, exc.lineno))
+    for file_name, raw in files:
+        read = _read(file_name, raw)
+        if isinstance(read, Problem):
+            problems.append(read)
             continue
+        root, xml = read
         file_problems = _structural_problems(file_name, root) or _schema_problems(file_name, root)
         if file_problems:
             problems.extend(file_problems)
             continue
+        executed, warnings, file_problems = execution_copy(root, file_name)
+        if file_problems:
+            problems.extend(file_problems)
+            continue
         try:
-            parser.add_bpmn_xml(root, filename=file_name)
+            parser.add_bpmn_xml(executed, filename=file_name)
         except ValidationException as exc:
             problems.append(_problem_from_validation(exc, file_name, root))
             continue
         except Exception as exc:  # noqa: BLE001 - a modeller's file must never crash the deploy
-            problems.append(Problem(f"cannot read the file: {exc}", file_name, None, None))
+            problems.append(Problem(f"cannot read the file: {readable(str(exc))}", file_name, None, None))
             continue
         roots[file_name] = root
-        parsed.append(ParsedFile(file_name, xml, checksum(xml)))
+        parsed.append(ParsedFile(file_name, xml, checksum(xml), warnings=warnings))
     if problems:
         return [], problems
 
@@ -224,7 +342,11 @@ def parse_files(files: list[tuple[str, bytes]]) -> tuple[list[ParsedFile], list[
         root = roots[parsed_file.file_name]
         for process in root.findall(f"{{{BPMN_NS}}}process"):
             key = process.get("id")
-            if process.get("isExecutable", "true") != "true":
+            if not _is_executable(process):
+                parsed_file.processes[key] = _kept_for_the_diagram(key, process.get("name"))
+                parsed_file.warnings.append(Problem(
+                    "the process is not executable (isExecutable=\"false\"): kept for the diagram, it cannot be "
+                    "started", parsed_file.file_name, key, process.sourceline))
                 continue
             try:
                 spec = parser.get_spec(key)
@@ -233,10 +355,14 @@ def parse_files(files: list[tuple[str, bytes]]) -> tuple[list[ParsedFile], list[
                 problems.append(_problem_from_validation(exc, parsed_file.file_name, root))
                 continue
             except SpiffWorkflowException as exc:
-                problems.append(Problem(str(exc), parsed_file.file_name, key, process.sourceline))
+                problems.append(Problem(readable(str(exc)), parsed_file.file_name, key, process.sourceline))
+                continue
+            except RecursionError:
+                problems.append(Problem("the process is nested or chained too deeply to be read", parsed_file.file_name,
+                                        key, process.sourceline))
                 continue
             except Exception as exc:  # noqa: BLE001
-                problems.append(Problem(f"cannot parse process: {exc}", parsed_file.file_name, key,
+                problems.append(Problem(f"cannot parse process: {readable(str(exc))}", parsed_file.file_name, key,
                                         process.sourceline))
                 continue
             problems.extend(_script_problems(parsed_file.file_name, root, [spec, *embedded.values()]))
@@ -247,17 +373,23 @@ def parse_files(files: list[tuple[str, bytes]]) -> tuple[list[ParsedFile], list[
 def _problem_from_validation(exc: ValidationException, file_name: str, root: Any) -> Problem:
     element_id = getattr(exc, "id", None) or None
     line = getattr(exc, "line_number", None) or _line_of(root, element_id)
-    message = exc.args[0] if exc.args else str(exc)
-    return Problem(str(message), file_name, element_id, int(line) if line else None)
+    message = readable(str(exc.args[0] if exc.args else exc))
+    tag = str(getattr(exc, "tag", "") or "").removeprefix("bpmn:")
+    if tag and not message.startswith(tag):
+        message = f"{tag}: {message}"
+    return Problem(message, file_name, element_id, int(line) if line else None)
 
 
 def parse_process(file_name: str, xml: bytes, key: str) -> ParsedProcess:
     """Parse one stored process again (after a restart); the XML was validated when it was deployed."""
     parser = SilverflowParser()
     root = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True))
-    parser.add_bpmn_xml(root, filename=file_name)
-    spec = parser.get_spec(key)
-    embedded, called = _walk_specs(spec, parser)
     process = root.find(f"{{{BPMN_NS}}}process[@id='{key}']")
     name = process.get("name") if process is not None else None
+    if process is not None and not _is_executable(process):
+        return _kept_for_the_diagram(key, name)
+    VALIDATOR.preprocess(root)
+    parser.add_bpmn_xml(execution_copy(root, file_name)[0], filename=file_name)
+    spec = parser.get_spec(key)
+    embedded, called = _walk_specs(spec, parser)
     return ParsedProcess(key, name or key, spec, embedded, called)

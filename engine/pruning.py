@@ -19,7 +19,11 @@ MIN_TASKS_TO_COMPACT = 40
 
 
 def _lowest_common_ancestor(workflow: Any) -> Any | None:
-    unfinished = [t for t in workflow.tasks.values() if not t.has_state(TaskState.FINISHED_MASK)]
+    """The deepest task above every unfinished one. Only the topmost unfinished tasks (whose parent finished)
+    are walked up: the others lie below them, and walking every predicted task of a long chain to the root
+    made each step quadratic in the chain's length."""
+    unfinished = [t for t in workflow.tasks.values() if not t.has_state(TaskState.FINISHED_MASK)
+                  and (t.parent is None or t.parent.has_state(TaskState.FINISHED_MASK))]
     if not unfinished:
         return None
     path: list[Any] = []

@@ -6,7 +6,7 @@ import json
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -47,6 +47,11 @@ class DeploymentResult:
     definitions: list[DefinitionInfo]
     forms: list[FormInfo]
     created: list[DefinitionInfo]
+    # Parsed specs of the created versions: cached by the caller only after its transaction committed, so a
+    # deploy that fails later (a start timer, the database) leaves no definition behind that was never stored.
+    loaded: list[LoadedDefinition] = field(default_factory=list)
+    # What deployed but will not run as drawn (data stores, non-executable processes), per element and line.
+    warnings: list[Problem] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,7 @@ class DefinitionRepository:
         created: list[DefinitionInfo] = []
         definitions: list[DefinitionInfo] = []
         created_forms: list[FormInfo] = []
+        loaded: list[LoadedDefinition] = []
         deployment_row_written = False
 
         def ensure_deployment_row() -> None:
@@ -134,7 +140,7 @@ class DefinitionRepository:
                     file_name=info.file_name, checksum=info.checksum,
                     bpmn_xml=parsed.xml.decode("utf-8"), deployed_at=now, deployed_by=deployed_by,
                     confidential=is_confidential(process.spec)))
-                self._remember(LoadedDefinition(info, process))
+                loaded.append(LoadedDefinition(info, process))
                 created.append(info)
                 definitions.append(info)
         for key, raw, doc in form_docs:
@@ -150,11 +156,9 @@ class DefinitionRepository:
             conn.execute(form_definition.insert().values(
                 id=str(uuid.uuid4()), key=key, version=version, checksum=digest,
                 schema_json=json.dumps(doc), deployed_at=now, deployed_by=deployed_by))
-            with self._lock:
-                self._forms[key] = (version, doc)
             created_forms.append(FormInfo(key, version, digest))
         return DeploymentResult(deployment_id if deployment_row_written else None, definitions,
-                                created_forms, created)
+                                created_forms, created, loaded, [w for parsed in parsed_files for w in parsed.warnings])
 
     @staticmethod
     def _validate_forms(forms: list[tuple[str, bytes]]) -> tuple[list[tuple[str, bytes, dict[str, Any]]],
@@ -174,7 +178,8 @@ class DefinitionRepository:
         return docs, problems
 
     # -- lookup ---------------------------------------------------------------------------------------
-    def _remember(self, loaded: LoadedDefinition) -> None:
+    def remember(self, loaded: LoadedDefinition) -> None:
+        """Cache a parsed definition; for a new version only once the deploy committed."""
         with self._lock:
             self._specs[(loaded.info.key, loaded.info.version)] = loaded
 
@@ -197,7 +202,7 @@ class DefinitionRepository:
         xml = conn.execute(sa.select(process_definition.c.bpmn_xml)
                            .where(process_definition.c.id == row.id)).scalar_one()
         loaded = LoadedDefinition(_info(row), parse_process(row.file_name or key, xml.encode("utf-8"), key))
-        self._remember(loaded)
+        self.remember(loaded)
         return loaded
 
     def resolve_called(self, conn: Connection, loaded: LoadedDefinition,

@@ -119,9 +119,11 @@ class Engine:
                deployed_by: str | None = None, source: str | None = None) -> DeploymentResult:
         with self.transaction() as conn:
             result = self.repository.deploy(conn, files, forms or [], deployed_by, source, self.services.check)
-            for info in result.created:
-                self.start_timers.schedule(conn, self.repository.get(conn, info.key, info.version))
-            return result
+            for loaded in result.loaded:
+                self.start_timers.schedule(conn, loaded)
+        for loaded in result.loaded:  # committed: only now may anyone find the new versions in the cache
+            self.repository.remember(loaded)
+        return result
 
     # -- instances ------------------------------------------------------------------------------------
     def start(self, key: str, variables: dict[str, Any] | None = None, business_key: str | None = None,
@@ -129,6 +131,9 @@ class Engine:
         """Start the latest (or the given) version; a none start event's ``initiator`` variable becomes ``user``."""
         with self.transaction() as conn:
             definition = self.repository.get(conn, key, version)
+            if not definition.parsed.executable:
+                raise InvalidState(f"process '{key}' version {definition.info.version} is not executable "
+                                   "(isExecutable=\"false\"): it is kept for the diagram and cannot be started")
             inst = self.store.new(conn, definition, business_key)
             start_variables = dict(variables or {})
             for start_event in plain_start_events(definition.parsed.spec):

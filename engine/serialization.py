@@ -21,7 +21,9 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.serializer.task_spec import ServiceTaskConverter
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask
 
+from .errors import ProcessError
 from .specs import ExternalServiceTask
+from .stepper import all_tasks, element_id
 from .timers import register_calendar_timers
 
 STATE_FORMAT = 1
@@ -65,13 +67,41 @@ class StateSerializer:
         self._encoder = create_encoder(self.registry, None)
 
     def dumps(self, workflow: BpmnWorkflow) -> str:
+        """The instance state as JSON; a variable that JSON cannot hold (bytes, NaN, an object a script made)
+        fails the step as a ProcessError naming the variable and the element that set it."""
         self.registry._encoder_mode = True
         try:
             dct = self.converter.to_dict(workflow)
             dct["format"] = STATE_FORMAT
-            return json.dumps(dct, cls=self._encoder, separators=(",", ":"))
+            try:
+                return json.dumps(dct, cls=self._encoder, separators=(",", ":"), allow_nan=False)
+            except (TypeError, ValueError, RecursionError) as exc:
+                raise self._unstorable(workflow) or ProcessError(f"the instance state cannot be stored: {exc}") \
+                    from exc
         finally:
             self.registry._encoder_mode = False
+
+    def _storable(self, value: Any) -> bool:
+        try:
+            json.dumps(self.registry.convert(value), cls=self._encoder, allow_nan=False)
+        except (TypeError, ValueError, RecursionError):
+            return False
+        return True
+
+    def _unstorable(self, workflow: BpmnWorkflow) -> ProcessError | None:
+        """The variable that cannot be stored, blamed on the element that set it: the task holding it whose
+        parent did not hold it yet (its children only inherited it)."""
+        for task in all_tasks(workflow):
+            for name, value in task.data.items():
+                if self._storable(value):
+                    continue
+                parent = task.parent
+                if parent is not None and name in parent.data and not self._storable(parent.data[name]):
+                    continue
+                return ProcessError(
+                    f"variable '{name}' holds {_kind(value)}, which a process variable cannot hold; store text, "
+                    "numbers, true/false, dates, lists or objects of these", element_id(task))
+        return None
 
     def loads(self, state: str, workflow: BpmnWorkflow) -> BpmnWorkflow:
         """Fill ``workflow`` (created with ``deserializing=True`` from cached specs) with the saved state."""
@@ -84,11 +114,27 @@ class StateSerializer:
         return json.loads(json.dumps(value, default=_json_default))
 
 
+def _kind(value: Any) -> str:
+    if isinstance(value, float):
+        return f"the number {value}"
+    if isinstance(value, bytes | bytearray):
+        return "bytes"
+    if isinstance(value, dict | list | tuple | set | frozenset):
+        return f"a {type(value).__name__} with a value JSON cannot hold"
+    return f"a {type(value).__name__} object"
+
+
 def _json_default(value: Any) -> Any:
+    """Plain JSON for what scripts produce: Decimals as text (exact), dates as ISO 8601, sets as lists."""
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, UUID):
         return str(value)
+    if isinstance(value, set | frozenset):
+        try:
+            return sorted(value)
+        except TypeError:
+            return list(value)
     return repr(value)

@@ -58,7 +58,8 @@ class StartTimers:
         for start_event in timer_start_events(definition):
             try:
                 first = self.first_due(start_event.event_definition, now)
-            except ValueError as exc:  # the deploy transaction rolls back: no half-scheduled version
+            except Exception as exc:  # noqa: BLE001 - a malformed value or an expression over missing data:
+                # the deploy transaction rolls back, no half-scheduled version
                 raise DeploymentError([Problem(f"timer start event: {exc}", definition.info.file_name,
                                                start_event.bpmn_id)]) from exc
             if first is None:

@@ -80,13 +80,24 @@ def _spiff_error(exc: Exception) -> ProcessError:
 
 MAX_ROUNDS = 10_000
 COMPACT_ABOVE = 200
+COMPACT_EVERY = 100
 
 
 def run_engine_steps(workflow: Any, did_complete: Any) -> None:
-    """Spiff's do_engine_steps, compacting the tree as it grows: a loop inside one step stays bounded too."""
+    """Spiff's do_engine_steps, compacting the tree as it grows: a loop inside one step stays bounded too.
+
+    Compaction walks the whole tree, so in a big tree it runs every COMPACT_EVERY passes, not after each: a
+    chain of thousands of elements, which Spiff predicts in full at the start, made every pass cost the whole
+    tree. Between two compactions the live tasks sink COMPACT_EVERY levels at most, well above the depth (1000)
+    where Spiff's task iterator stops seeing them.
+    """
+    passes, compacted_size = 0, len(workflow.tasks)
     while workflow._do_engine_steps(did_complete_task=did_complete):
-        if len(workflow.tasks) > COMPACT_ABOVE:
+        passes += 1
+        if len(workflow.tasks) > COMPACT_ABOVE and (passes % COMPACT_EVERY == 0
+                                                     or len(workflow.tasks) > compacted_size + COMPACT_ABOVE):
             compact(workflow)
+            compacted_size = len(workflow.tasks)
     workflow.refresh_timers()
 
 

@@ -16,7 +16,9 @@ the work done in that call, so timers armed on the way are measured from it (``c
 
 from __future__ import annotations
 
+import ast
 import math
+import re
 from calendar import monthrange
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,6 +34,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     LOCALTZ,
     CycleTimerEventDefinition,
     DurationTimerEventDefinition,
+    TimeDateEventDefinition,
     TimerEventDefinition,
 )
 
@@ -222,7 +225,52 @@ _CALENDAR_TIMERS: dict[type[Any], type[Any]] = {
 }
 
 
+# What Camunda and other tools write unquoted: a duration (PT1H), a cycle (R6/P1D, R/PT15S) or a date-time.
+_ISO_LITERAL = re.compile(r"^(R\d*/\S+|-?PT?\d[\w.,]*|\d{4}-\d{2}-\d{2}\S*)$", re.IGNORECASE)
+
+
+def timer_expression(expression: str | None) -> str | None:
+    """A timer value as the Python expression Spiff evaluates: an unquoted ISO 8601 literal becomes a string
+    literal; anything else is already an expression (``"PT1H"``, ``reminder_after``)."""
+    if expression is None:
+        return None
+    text = expression.strip()
+    return repr(text) if _ISO_LITERAL.match(text) else text
+
+
+def timer_problem(definition: Any) -> str | None:
+    """Why a timer can never run, when its value is a constant we can check at deploy (None: fine, or an
+    expression over the instance data that only a run can tell)."""
+    if not (definition.expression or "").strip():
+        return "the timer has no value"
+    try:
+        value = ast.literal_eval(definition.expression)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+    if not isinstance(value, str):
+        return f"{value!r} is not an ISO 8601 value"
+    try:
+        if isinstance(definition, CycleTimerEventDefinition):
+            Cycle.parse(value, current_time())
+        elif isinstance(definition, DurationTimerEventDefinition):
+            Period.parse(value)
+        elif isinstance(definition, TimeDateEventDefinition):
+            parse_moment(value)
+    except (ValueError, OverflowError) as exc:
+        return str(exc)
+    return None
+
+
+def timer_definitions(task_spec: Any) -> list[Any]:
+    """The timer event definitions of a task spec (an event-based gateway's wait holds several)."""
+    definition = getattr(task_spec, "event_definition", None)
+    members = definition.event_definitions if isinstance(definition, MultipleEventDefinition) else [definition]
+    return [d for d in members if isinstance(d, TimerEventDefinition)]
+
+
 def _calendar(definition: Any) -> Any:
+    if isinstance(definition, TimerEventDefinition):
+        definition.expression = timer_expression(definition.expression)
     replacement = _CALENDAR_TIMERS.get(type(definition))
     if replacement is None:
         return definition
@@ -232,7 +280,8 @@ def _calendar(definition: Any) -> Any:
 
 
 def use_calendar_timers(task_spec: Any) -> None:
-    """Give a parsed task spec calendar timers (its own event and those of an event-based gateway's wait)."""
+    """Give a parsed task spec calendar timers (its own event and those of an event-based gateway's wait), with
+    unquoted ISO 8601 literals read as text."""
     definition = getattr(task_spec, "event_definition", None)
     if definition is None:
         return

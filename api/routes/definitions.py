@@ -7,13 +7,23 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Path, Query, Request, Response, UploadFile
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from engine.runtime import Engine
 
 from ..headers import download_headers
 from ..idempotency import idempotent
 from ..identity import Principal
-from ..models import MAX_INT, DefinitionOut, DeployedDefinition, DeploymentOut, FormOut, InstanceOut, StartInstance
+from ..models import (
+    MAX_INT,
+    DefinitionOut,
+    DeployedDefinition,
+    DeploymentOut,
+    DeploymentWarning,
+    FormOut,
+    InstanceOut,
+    StartInstance,
+)
 from ..problems import ApiProblem
 from ..security import require
 
@@ -43,12 +53,17 @@ async def deploy(request: Request,
         else:
             raise ApiProblem(422, "Invalid request", f"{name}: expected a .bpmn file or a .json form schema",
                              "validation", [{"field": "files", "message": f"{name} is neither .bpmn nor .json"}])
-    result = engine_of(request).deploy(bpmn, forms, deployed_by=principal.name, source="api")
+    # The upload is read on the event loop; parsing and storing take seconds for a large file, so they run in the
+    # threadpool and never hold up other requests.
+    result = await run_in_threadpool(engine_of(request).deploy, bpmn, forms, deployed_by=principal.name,
+                                     source="api")
     created = {d.id for d in result.created}
     return DeploymentOut(
         deployment_id=result.deployment_id,
         definitions=[DeployedDefinition(**d.__dict__, created=d.id in created) for d in result.definitions],
-        forms=[FormOut(**f.__dict__) for f in result.forms])
+        forms=[FormOut(**f.__dict__) for f in result.forms],
+        warnings=[DeploymentWarning(message=w.message, file=w.file_name, element_id=w.element_id, line=w.line)
+                  for w in result.warnings])
 
 
 @router.get("/process-definitions", response_model=list[DefinitionOut])

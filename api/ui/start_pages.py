@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from engine.errors import Conflict, InvalidState, NotFound
 from engine.repository import LoadedDefinition
@@ -77,6 +78,11 @@ async def start_process(request: Request) -> Response:
     """Start through the engine service the REST start uses; land on the first form when it is the user's."""
     user = require_user(request, *STARTERS)
     form = await checked_form(request, user)
+    # The form is read on the event loop; the start runs the engine (and the database) in the threadpool.
+    return await run_in_threadpool(_start, request, user, dict(form))
+
+
+def _start(request: Request, user: Principal, form: dict[str, Any]) -> Response:
     key = str(form.get("process") or "")
     business_key = str(form.get("business_key") or "").strip()
     values = {"process": key, "business_key": business_key}

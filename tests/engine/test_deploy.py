@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import DeploymentError, NotFound
-from engine.parsing import parse_files
+from engine.errors import DeploymentError, NotFound, Problem
+from engine.parsing import ParsedFile, parse_files
 from engine.runtime import Engine
 from tests.engine.conftest import BPMN_DIR, Calls, bpmn, make_engine
 
@@ -118,8 +118,10 @@ def test_files_of_other_tools_deploy_or_are_refused_with_problems(path: Path) ->
 
 def test_foreign_expectations() -> None:
     outcome = {p.name: parse_files([(p.name, p.read_bytes())]) for p in FOREIGN}
-    assert "no executable process" in " ".join(_problem_texts(outcome["signavio_export.bpmn"]))
-    assert "no executable process" in " ".join(_problem_texts(outcome["bpmnio_plain.bpmn"]))
+    for name in ("signavio_export.bpmn", "bpmnio_plain.bpmn"):  # deployed for the diagram, not startable
+        [parsed] = outcome[name][0]
+        assert not next(iter(parsed.processes.values())).executable
+        assert "not executable" in " ".join(str(w) for w in parsed.warnings)
     assert any("complex gateways" in t for t in _problem_texts(outcome["trisotech_collaboration.bpmn"]))
     camunda = _problem_texts(outcome["camunda7_modeler.bpmn"])
     assert any("[Activity_pay]" in t and "operator" in t for t in camunda), camunda
@@ -127,7 +129,7 @@ def test_foreign_expectations() -> None:
     assert any("[Task_reserve]" in t for t in zeebe), zeebe
 
 
-def _problem_texts(outcome: tuple[object, list[object]]) -> list[str]:
+def _problem_texts(outcome: tuple[list[ParsedFile], list[Problem]]) -> list[str]:
     return [str(p) for p in outcome[1]]
 
 
@@ -159,3 +161,58 @@ def test_starting_never_reparses_a_cached_definition(engine: Engine, calls: Call
         fresh.start("reference", {"amount": n})
     assert parses == ["reference"]
     fresh.db.dispose()
+
+
+def test_a_failed_deploy_leaves_no_cached_definition(engine: Engine) -> None:
+    engine.deploy(bpmn("reference.bpmn"))
+    changed = REFERENCE.replace(b"total = amount * 2", b"total = amount * 5")
+    broken_timer = changed.replace(b'<bpmn:startEvent id="start"',
+                                   b'<bpmn:startEvent id="late"><bpmn:timerEventDefinition><bpmn:timeDate>'
+                                   b'"2027-01-01T10:00:00Z" if missing else "R"</bpmn:timeDate>'
+                                   b'</bpmn:timerEventDefinition></bpmn:startEvent><bpmn:startEvent id="start"')
+    with pytest.raises(DeploymentError) as raised:  # the start timer's expression fails while scheduling
+        engine.deploy([("reference.bpmn", broken_timer)])
+    assert raised.value.problems[0].element_id == "late"
+    with pytest.raises(NotFound):
+        engine.start("reference", {"amount": 1}, version=2)
+    assert engine.start("reference", {"amount": 1}).variables["total"] == 2
+
+
+def test_timer_literals_as_other_tools_write_them(engine: Engine) -> None:
+    cycle = _timer_process(b'<bpmn:timeCycle>R6/P1D</bpmn:timeCycle>')
+    engine.deploy([("cycle.bpmn", cycle)])
+    assert engine.start("timers").state == "running"  # was: NameError 'R6' at every start
+    for value in (b"PT1H", b'"PT1H"', b"2027-01-01T10:00:00Z", b"R/PT15S"):
+        tag = b"timeCycle" if value.startswith(b"R") else b"timeDate" if value[:1] == b"2" else b"timeDuration"
+        _, problems = parse_files([("t.bpmn", _timer_process(b"<bpmn:%s>%s</bpmn:%s>" % (tag, value, tag)))])
+        assert problems == [], (value, problems)
+    for value, words in ((b"<bpmn:timeDuration>P1X</bpmn:timeDuration>", "'P1X' is not an ISO 8601 duration"),
+                         (b"<bpmn:timeCycle>R6/soon</bpmn:timeCycle>", "not an ISO 8601 duration"),
+                         (b"<bpmn:timeDuration>${later}</bpmn:timeDuration>", "timer"),
+                         (b"<bpmn:timeDuration></bpmn:timeDuration>", "no value")):
+        _, problems = parse_files([("t.bpmn", _timer_process(value))])
+        assert [(p.element_id, p.line) for p in problems] == [("wait", 4)], (value, problems)
+        assert words in problems[0].message, problems
+
+
+def _timer_process(definition: bytes) -> bytes:
+    return (b'<?xml version="1.0" encoding="UTF-8"?>\n<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/'
+            b'20100524/MODEL" id="d" targetNamespace="x">\n<bpmn:process id="timers" isExecutable="true">\n'
+            b'<bpmn:intermediateCatchEvent id="wait"><bpmn:timerEventDefinition>' + definition +
+            b'</bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>\n'
+            b'<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="wait"/>'
+            b'<bpmn:endEvent id="e"/><bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="e"/>'
+            b'</bpmn:process></bpmn:definitions>')
+
+
+def test_a_chain_of_5000_elements_deploys_and_runs(engine: Engine) -> None:
+    steps = "".join(f'<bpmn:scriptTask id="t{i}"><bpmn:script>x = {i}</bpmn:script></bpmn:scriptTask>'
+                    f'<bpmn:sequenceFlow id="f{i}" sourceRef="{"s" if i == 0 else f"t{i - 1}"}" targetRef="t{i}"/>'
+                    for i in range(5000))
+    xml = (f'<?xml version="1.0" encoding="UTF-8"?>\n<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/'
+           f'20100524/MODEL" id="d" targetNamespace="x"><bpmn:process id="chain" isExecutable="true">'
+           f'<bpmn:startEvent id="s"/>{steps}<bpmn:endEvent id="e"/>'
+           f'<bpmn:sequenceFlow id="fe" sourceRef="t4999" targetRef="e"/></bpmn:process></bpmn:definitions>')
+    engine.deploy([("chain.bpmn", xml.encode())])
+    instance = engine.start("chain")
+    assert (instance.state, instance.variables) == ("completed", {"x": 4999})
