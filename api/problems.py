@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crm.errors import DomainError
+from engine.assignment import NotPermitted
 from engine.errors import (
     Conflict,
     DeploymentError,
@@ -85,6 +86,8 @@ def install(app: FastAPI) -> None:
             return problem(400, "Invalid query", str(exc), "invalid-query", [{"field": exc.field, "message": str(exc)}])
         if isinstance(exc, NotFound):
             return problem(404, "Not found", str(exc), "not-found")
+        if isinstance(exc, NotPermitted):
+            return problem(403, "Forbidden", str(exc), "forbidden")
         if isinstance(exc, Conflict | InvalidState):
             return problem(409, "Conflict", str(exc), "conflict")
         if isinstance(exc, ProcessError):

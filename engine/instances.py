@@ -23,11 +23,12 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy.engine import Connection
 
 from . import webhooks
+from .assignment import Routing, encode_excluded, is_personal_spec, routing_of
 from .database import as_utc, utcnow
-from .errors import Conflict, NotFound
+from .errors import Conflict, NotFound, ProcessError
 from .pruning import compact
 from .repository import DefinitionRepository, LoadedDefinition, strip_schema_suffix
-from .sandbox import RestrictedScriptEngine
+from .sandbox import MAX_DATA_BYTES, RestrictedScriptEngine
 from .schema import history_event, job, message_subscription, process_instance, user_task, user_task_group
 from .serialization import StateSerializer
 from .specs import ExternalServiceTask
@@ -127,14 +128,20 @@ def form_key_of(task: Any) -> str | None:
     return strip_schema_suffix(key) if key else None
 
 
-def candidate_groups_of(task: Any) -> list[str]:
+def candidate_groups_of(task: Any, routing: Routing | None = None) -> list[str]:
+    """The lane (unless the model gives the task a person, see engine/assignment.py) and the extra groups
+    (``routing``'s evaluated ones; without it the literal ``candidateGroups``, and ``["…"]`` for an expression,
+    enough to tell whether a task has groups at all)."""
     groups: list[str] = []
     lane = getattr(task.task_spec, "lane", None)
-    if lane:
+    if lane and not (routing.personal if routing is not None else is_personal_spec(task)):
         groups.append(str(lane))
-    extra = _properties(task).get("candidateGroups")
-    if extra:
-        groups.extend(g.strip() for g in extra.split(",") if g.strip())
+    if routing is not None:
+        groups.extend(routing.extra_groups)
+    else:
+        extra = _properties(task).get("candidateGroups")
+        if extra:
+            groups.extend(g.strip() for g in extra.split(",") if g.strip())
     return list(dict.fromkeys(groups))
 
 
@@ -198,6 +205,10 @@ class InstanceStore:
         compact(workflow)
         after = take_snapshot(workflow) if final_state is None else Snapshot()
         state_json = self.serializer.dumps(workflow)
+        if len(state_json) > MAX_DATA_BYTES:  # the same bound the sandbox puts on a task's data (issue 21)
+            raise ProcessError(f"the instance state would be {len(state_json) / 1048576:.1f} MiB, more than the "
+                               f"limit of {MAX_DATA_BYTES / 1048576:g} MiB (SILVERFLOW_MAX_INSTANCE_STATE_BYTES); "
+                               "keep large content in documents")
         variables = self.serializer.to_jsonable(current_variables(workflow)) if final_state is None \
             else inst.variables_before
         completed = final_state is None and workflow.is_completed()
@@ -259,18 +270,25 @@ class InstanceStore:
         groups: list[dict[str, Any]] = []
         for task in new:
             props = _properties(task)
-            candidate_groups = candidate_groups_of(task)
+            routing = routing_of(task, self.script_engine)
+            candidate_groups = candidate_groups_of(task, routing)
             rows.append(dict(
                 id=str(task.id), instance_id=inst.id, element_id=element_id(task),
                 name=getattr(task.task_spec, "bpmn_name", None) or element_id(task),
                 lane=getattr(task.task_spec, "lane", None), candidate_groups=",".join(candidate_groups) or None,
-                assignee=props.get("assignee") or None, form_key=form_key_of(task),
+                assignee=routing.assignee, personal=routing.personal,
+                excluded_users=encode_excluded(routing.excluded), form_key=form_key_of(task),
                 due_at=due_at_of(task, now), priority=int(props.get("priority", 50)),
                 process_key=inst.definition.info.key, business_key=inst.business_key, state="open",
                 created_at=now, claimed_at=None, completed_at=None, completed_by=None))
             groups.extend({"task_id": str(task.id), "group_name": g, "shared": len(candidate_groups) > 1}
                           for g in candidate_groups)
-            history.append(entry_for(task, "task.created", data={"candidateGroups": candidate_groups}))
+            created: dict[str, Any] = {"candidateGroups": candidate_groups}
+            if routing.assignee:
+                created["assignee"] = routing.assignee
+            if routing.excluded:
+                created["excludedUsers"] = routing.excluded
+            history.append(entry_for(task, "task.created", data=created))
         conn.execute(_INSERT_USER_TASK, rows)
         if groups:
             conn.execute(user_task_group.insert(), groups)

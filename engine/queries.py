@@ -81,6 +81,8 @@ class TaskFilter:
     # A clerk sees tasks assigned to them or offered to one of their groups.
     visible_to_user: str | None = None
     visible_to_groups: list[str] | None = None
+    # Leave out the tasks this person may not work on (an approval of their own request: engine/assignment.py).
+    hidden_from: str | None = None
     sort: str = "created"
     limit: int = 50
     offset: int = 0
@@ -146,6 +148,9 @@ def query_tasks(conn: Connection, f: TaskFilter) -> tuple[list[TaskView], int]:
         conditions.append(user_task.c.due_at < f.due_before)
     if f.created_after is not None:
         conditions.append(user_task.c.created_at > f.created_after)
+    if f.hidden_from is not None:
+        conditions.append(sa.or_(user_task.c.excluded_users.is_(None),
+                                 sa.not_(user_task.c.excluded_users.contains(f",{f.hidden_from},", autoescape=True))))
     filters = sa.and_(sa.true(), *conditions)
     if f.visible_to_groups is None:
         where = filters

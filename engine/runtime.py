@@ -21,6 +21,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundExcepti
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy.engine import Connection
 
+from . import assignment
 from .database import Database, as_utc, utcnow
 from .errors import Conflict, FormValidationError, InvalidState, NotFound, ProcessError
 from .initiator import plain_start_events, with_initiator
@@ -257,6 +258,7 @@ class Engine:
     def claim(self, task_id: str, user: str) -> TaskView:
         with self.transaction() as conn:
             row = self._open_task(conn, task_id)
+            assignment.check_claim(row, user)
             if row.assignee and row.assignee != user:
                 raise Conflict(f"task '{task_id}' is already claimed by {row.assignee}")
             return self._set_assignee(conn, row, user, "task.claimed", user)
@@ -264,11 +266,13 @@ class Engine:
     def unclaim(self, task_id: str, user: str | None = None) -> TaskView:
         with self.transaction() as conn:
             row = self._open_task(conn, task_id)
+            assignment.check_unclaim(row)
             return self._set_assignee(conn, row, None, "task.unclaimed", user)
 
     def assign(self, task_id: str, assignee: str | None, user: str | None = None) -> TaskView:
         with self.transaction() as conn:
             row = self._open_task(conn, task_id)
+            assignment.check_assign(row, assignee, user)
             return self._set_assignee(conn, row, assignee, "task.assigned", user)
 
     def complete_task(self, task_id: str, data: dict[str, Any] | None = None,
@@ -276,6 +280,7 @@ class Engine:
         data = data or {}
         with self.transaction() as conn:
             row = self._open_task(conn, task_id)
+            assignment.check_complete(row, user)
             if row.assignee and user is not None and row.assignee != user:
                 raise Conflict(f"task '{task_id}' is claimed by {row.assignee}")
             if row.form_key:
@@ -289,6 +294,7 @@ class Engine:
                 update_form_data(task, data)
             else:  # a plain or manual task: no form of its own, whatever data came along is kept
                 task.set_data(**data)
+            assignment.stamp_completer(task, user)
             history = [entry_for(task, "task.completed", user, data)]
             try:
                 task.run()

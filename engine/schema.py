@@ -95,6 +95,9 @@ user_task = sa.Table(
     sa.Column("claimed_at", UTCDateTime, nullable=True),
     sa.Column("completed_at", UTCDateTime, nullable=True),
     sa.Column("completed_by", sa.String(200), nullable=True),
+    # The model gave the task to its assignee alone; people who may not work on it (",a,b,"): engine/assignment.py
+    sa.Column("personal", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("excluded_users", sa.String(1000), nullable=True),
     # Holds the candidate groups too, so a clerk's counts of the unassigned and of the tasks assigned to them
     # outside their groups are index-only.
     sa.Index("ix_user_task_state_assignee", "state", "assignee", "candidate_groups"),

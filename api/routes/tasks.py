@@ -43,7 +43,7 @@ def list_tasks(request: Request, principal: Annotated[Principal, Depends(require
         assignee=assignee, candidate_group=candidate_group, unassigned=unassigned, process_key=process_key,
         business_key=business_key, due_before=due_before, created_after=created_after, state=state,
         visible_to_user=principal.name if restricted else None,
-        visible_to_groups=sorted(principal.groups) if restricted else None,
+        visible_to_groups=sorted(principal.groups) if restricted else None, hidden_from=principal.name,
         sort=sort, limit=limit, offset=offset))
     return Page[TaskOut](items=[TaskOut(**t.__dict__) for t in items], total=total, limit=limit, offset=offset)
 

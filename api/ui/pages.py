@@ -17,6 +17,7 @@ from crm import queries as crm_queries
 from crm import service_queries as crm_lists
 from crm.errors import DomainError
 from crm.opportunities import STAGES, pipeline
+from engine.assignment import NotPermitted
 from engine.database import utcnow
 from engine.errors import Conflict, FormValidationError, InvalidState, NotFound
 from engine.history import completed_elements, history_page
@@ -101,8 +102,9 @@ def choose_language(request: Request, code: str) -> Response:
 # -- dashboard ------------------------------------------------------------------------------------------
 def _visibility(principal: Principal) -> dict[str, Any]:
     if principal.has("manager", "integration"):
-        return {}
-    return {"visible_to_user": principal.name, "visible_to_groups": sorted(principal.groups)}
+        return {"hidden_from": principal.name}
+    return {"visible_to_user": principal.name, "visible_to_groups": sorted(principal.groups),
+            "hidden_from": principal.name}
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -218,6 +220,8 @@ async def complete_task(request: Request, task_id: str) -> Response:
     except FormValidationError as exc:
         errors = field_errors(schema, data, exc.errors)
         return _task_page(request, user, task_id, data, errors, "Bitte die markierten Felder korrigieren.", 422)
+    except NotPermitted as exc:  # someone else's own task, or an approval of the caller's own request
+        return _task_page(request, user, task_id, data, {}, str(exc), 403)
     except (InvalidState, Conflict) as exc:
         return _task_page(request, user, task_id, data, {}, str(exc), 409)
     return RedirectResponse("/tasks?done=" + quote(task.name or ""), status_code=303)
