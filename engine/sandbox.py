@@ -7,13 +7,15 @@ whitelist of builtins with a time limit.
 
 Refused statically (``ScriptRejected``, one clear line naming the construct and its line):
 
-* ``import`` / ``from ... import``, ``global``, ``nonlocal``, ``async``/``await``, class keywords
-  (``metaclass=``);
+* ``import`` / ``from ... import``, ``global``, ``nonlocal``, ``async``/``await``, and ``class``
+  statements: a script class's methods (``items``, ``__eq__``, ``__hash__``, ``__reduce__``, ``__del__``,
+  properties, descriptors) would run wherever the engine copies, compares or saves task data, outside the
+  time limit; records are dicts;
 * attributes starting with ``_`` (dunders and privates), attributes exposing interpreter internals
   (``gi_frame``, ``f_back``, ``f_globals``, ``tb_frame``, ...), and ``.format``/``.format_map`` unless called
-  on a string literal whose fields do not reach such attributes (use f-strings, which are checked);
-* names starting with ``__``; inside a class body a small set of harmless dunder methods
-  (``__init__``, ``__repr__``, ``__eq__``, ...) may be *defined*, never accessed;
+  on a string literal whose fields do not reach such attributes (use f-strings, which are checked); format
+  specs that are computed or whose width/precision exceeds ``MAX_FORMAT_WIDTH``;
+* names starting with ``__``;
 * calling (or decorating with) ``open``, ``eval``, ``exec``, ``compile``, ``getattr``, ``type``, ``object``,
   ``super``, ``property`` and the other names of ``DENIED_NAMES``.  These are not builtins in the sandbox
   either, so any other use of them is a ``NameError`` unless task data defines the name (a data field
@@ -39,15 +41,33 @@ if CPython dropped it for another error raised inside it (a ``RecursionError`` t
 
 Bounded: pure-Python looping and recursion (time limit, ``RecursionError``); ``**`` / ``<<`` with a constant
 right operand above ``MAX_EXPONENT`` and constant powers above ``MAX_CONSTANT_BITS``; repetition of a literal
-sequence by a constant beyond ``MAX_LITERAL_REPEAT`` items (``'a' * 10**9``); ``pow()`` with an int exponent
-above ``MAX_EXPONENT``; ``iter()`` only takes one argument, so no builtin can loop forever in C
-(``iter(int, 1)``); script length ``MAX_SOURCE_CHARS`` and nesting depth (parser/validator recursion).
+sequence by a constant beyond ``MAX_LITERAL_REPEAT`` items (``'a' * 10**9``) - all refused statically.  At run
+time every ``*``, ``**``, ``<<`` and ``%`` goes through a helper that computes the result's size first
+(sequence repetition up to ``MAX_ITEMS`` items, integers up to ``MAX_INT_BITS`` bits, %-format widths up to
+``MAX_FORMAT_WIDTH``, no ``*`` widths), as do the growing string methods (``ljust``, ``rjust``, ``center``,
+``zfill``, ``expandtabs``, ``replace``, ``join``); ``range`` holds at most ``MAX_ITEMS`` numbers (so
+``sum(range(3*10**9))`` is refused instead of spinning in C), ``sum`` adds numbers only (no quadratic list
+concatenation), ``format`` checks its spec, ``iter()`` takes one argument.  Memory: the tracer samples the
+process's resident size (``/proc/self/statm``) every ``CHECK_EVERY * MEMORY_EVERY`` events and raises
+``ScriptMemoryExceeded`` past ``MAX_SCRIPT_MEMORY`` of growth (256 MiB); like the timeout it cannot be swallowed.
 
-Not bounded: a single long C-level operation, which no trace event interrupts - ``x ** y`` / ``s * n`` with
-variable operands, ``sum(range(10**12))``, ``'x'.ljust(10**9)``, ``format(0, '>1000000000')`` - and memory in
-general.  If scripts are not trusted, run workers under an OS memory limit (cgroup / RLIMIT_AS) as well.
-Functions, classes, modules, generators and instances of script classes are removed from the task data
-after ``execute`` only at the top level, as in Spiff; such values nested in lists or dicts stay.
+What a script leaves behind: top-level functions, modules and generators are dropped (as in Spiff); then the
+whole task data is converted to plain data (``_to_plain``: str/int/float/bool/None, lists and dicts of
+these, Decimal, date/datetime/timedelta/UUID - exact types only, tuples and ranges become lists, sets
+sorted lists) while the step runs, so nothing a script defined can run later outside the limit.  A value that is
+not data (a function or generator inside a list, bytes, NaN, a cycle) fails the task with ``ScriptDataError``
+naming the variable; a variable the script set may hold ``MAX_VARIABLE_BYTES`` (1 MiB), the whole task data
+``MAX_DATA_BYTES`` (16 MiB, also the bound engine.instances puts on a saved state).  The conversion walks at most
+that budget, so aliased or cyclic data cannot make it slow.  Expression results are converted the same way.
+
+Residual risk (measured, not bounded): one C-level call still runs to completion before the tracer sees the
+next event - but with the bounds above the largest single step left is about ``MAX_ITEMS`` items (tens of ms);
+sorting or comparing a few large values, and ``'%s' % big`` style formatting of allowed sizes, each stay in that
+range.  Memory is sampled, not capped: one allocation can overshoot ``MAX_SCRIPT_MEMORY`` by its own size before
+the next sample, and the sample is process-wide (another thread's allocations count).  A hard limit would need
+a separate process per script (fork + pipe round trip measured at ~0.5 ms for a small process, more for the
+API server with its heap, and forking a threaded server is fragile); run workers under an OS memory limit
+(cgroup / RLIMIT_AS) where scripts are not trusted.
 """
 
 from __future__ import annotations
@@ -55,7 +75,10 @@ from __future__ import annotations
 import _string
 import ast
 import builtins
+import contextlib
 import math
+import os
+import re
 import string
 import sys
 import textwrap
@@ -67,6 +90,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Literal, NoReturn
+from uuid import UUID
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine.python_engine import PythonScriptEngine
@@ -95,7 +119,31 @@ MAX_SOURCE_CHARS = 100_000
 MAX_EXPONENT = 10_000
 MAX_CONSTANT_BITS = 1_000_000
 MAX_LITERAL_REPEAT = 1_000_000
+MAX_ITEMS = 1_000_000
+"""Largest sequence a single C-level operation may build: ``s * n``, ``range(n)``, ``s.ljust(n)``, joins."""
+MAX_FORMAT_WIDTH = 10_000
+MAX_INT_BITS = 1_000_000
 CHECK_EVERY = 64
+MEMORY_EVERY = 4
+"""The resident memory is sampled every ``MEMORY_EVERY``-th deadline check."""
+MAX_DEPTH = 100
+_MAX_INT_DIGITS_BITS = 14_000  # ~4 200 decimal digits: CPython refuses to print longer ints (JSON save)
+
+
+def _env_bytes(name: str, default: int) -> int:
+    try:
+        value = int(os.environ.get(name, "") or default)
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+MAX_VARIABLE_BYTES = _env_bytes("SILVERFLOW_SCRIPT_MAX_VARIABLE_BYTES", 1 << 20)
+"""A variable a script sets or rebinds may hold at most this much (JSON bytes, estimated)."""
+MAX_DATA_BYTES = _env_bytes("SILVERFLOW_MAX_INSTANCE_STATE_BYTES", 16 << 20)
+"""All of a task's data (and the saved instance state, see engine.instances) may hold at most this much."""
+MAX_SCRIPT_MEMORY = _env_bytes("SILVERFLOW_SCRIPT_MAX_MEMORY_BYTES", 256 << 20)
+"""Growth of the process's resident memory one script or expression may cause."""
 _FOLD_BITS = 4096  # constant folding in the validator gives up (treats the value as huge) beyond this
 _FOLDABLE = (ast.Add, ast.Sub, ast.Mult, ast.Pow, ast.LShift)
 
@@ -119,11 +167,6 @@ _BLOCKED_ATTRIBUTES = frozenset({
     "gi_frame", "gi_code", "gi_yieldfrom", "cr_frame", "cr_code", "cr_await", "cr_origin", "ag_frame",
     "ag_code", "ag_await", "f_back", "f_globals", "f_locals", "f_builtins", "f_code", "f_trace",
     "tb_frame", "tb_next",
-})
-
-_ALLOWED_DUNDER_METHODS = frozenset({
-    "__init__", "__repr__", "__str__", "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__",
-    "__hash__", "__len__", "__bool__", "__contains__", "__iter__", "__next__", "__getitem__",
 })
 
 _GUARD_NAME = "__sandbox_guard__"  # trailing "__" so class bodies do not mangle it
@@ -166,6 +209,30 @@ class ScriptTimeout(Exception):
         super().__init__(f"script ran longer than the time limit of {time_limit:g} s")
 
 
+class ScriptMemoryExceeded(Exception):
+    """A script grew the process's memory by more than the environment's memory limit."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"script used more than the memory limit of {_mib(limit)}")
+
+
+class ScriptLimitError(ValueError):
+    """A single operation would build a value beyond the sandbox's size bounds (refused before it runs)."""
+
+
+class ScriptDataError(ValueError):
+    """A variable a script left behind is not plain data or is too large; names the variable."""
+
+    def __init__(self, message: str, variable: str | None = None) -> None:
+        self.variable = variable
+        super().__init__(message)
+
+
+def _mib(n: float) -> str:
+    return f"{n / 1048576:g} MiB" if n >= 1048576 else f"{n / 1024:g} KiB"
+
+
 # --------------------------------------------------------------------------------------------- validation
 
 
@@ -189,11 +256,23 @@ def _format_template_problem(template: str) -> str | None:
                         if problem:
                             return f"format field '{{{field}}}': {problem}"
             if spec:
-                problem = _format_template_problem(spec)
+                problem = (_format_template_problem(spec) or "computed format specs are not allowed") \
+                    if "{" in spec else _format_spec_problem(spec)
                 if problem:
-                    return problem
+                    return f"format field '{{{field}}}': {problem}"
     except ValueError:
         return None  # a malformed template fails at run time without reading anything
+    return None
+
+
+_SPEC_NUMBERS = re.compile(r"\d+")
+
+
+def _format_spec_problem(spec: str) -> str | None:
+    """Why a format spec is unsafe: a width or precision so large that formatting allocates gigabytes in C."""
+    for number in _SPEC_NUMBERS.findall(spec):
+        if len(number) > 7 or int(number) > MAX_FORMAT_WIDTH:
+            return f"format width or precision {number} is too large (max {MAX_FORMAT_WIDTH})"
     return None
 
 
@@ -337,19 +416,19 @@ class _Validator(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
-        self._check_decorators(node.decorator_list)
-        self._check_name(node.name, node)
-        if node.keywords:
-            self._reject("class keywords (such as metaclass=) are not allowed", node)
-        for expr in (*node.bases, *node.decorator_list):
-            self.visit(expr)
-        for statement in node.body:
-            if isinstance(statement, ast.FunctionDef) and statement.name in _ALLOWED_DUNDER_METHODS:
-                self._check_decorators(statement.decorator_list)
-                for child in ast.iter_child_nodes(statement):
-                    self.visit(child)
-            else:
-                self.visit(statement)
+        # Methods of a script class (__eq__, __hash__, items(), __reduce__, __del__, properties...) would run
+        # whenever the engine compares, copies or saves task data - outside the time limit. Records are dicts.
+        self._reject(f"class definitions are not allowed in scripts (class '{node.name}'); use a dict", node)
+
+    def visit_FormattedValue(self, node: ast.FormattedValue) -> None:
+        spec = node.format_spec
+        if isinstance(spec, ast.JoinedStr):
+            if any(not isinstance(part, ast.Constant) for part in spec.values):
+                self._reject("computed format specs in f-strings are not allowed", node)
+            problem = _format_spec_problem("".join(str(part.value) for part in spec.values))  # type: ignore
+            if problem:
+                self._reject(problem, node)
+        self.visit(node.value)
 
     def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
         # The type is evaluated while a timeout propagates, when tracing is off: it must not run script code.
@@ -418,8 +497,52 @@ class _Validator(ast.NodeVisitor):
         self.generic_visit(node)
 
 
+_OPERATOR_HELPERS: dict[type[ast.operator], str] = {
+    ast.Mult: "__sandbox_mul__", ast.Pow: "__sandbox_pow__", ast.LShift: "__sandbox_lshift__",
+    ast.Mod: "__sandbox_mod__",
+}
+_GROWING_METHODS = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs", "join", "replace"})
+_METHOD_HELPER = "__sandbox_method__"
+
+
 class _InsertGuards(ast.NodeTransformer):
-    """Starts every while-loop body, except handler and finally block with a deadline check."""
+    """Starts every while-loop body, except handler and finally block with a deadline check, and routes the
+    operations that can build huge values in one C call (``*``, ``**``, ``<<``, ``%`` and the string methods
+    that pad, join or replace) through helpers that check the size first."""
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        self.generic_visit(node)
+        helper = _OPERATOR_HELPERS.get(type(node.op))
+        if helper is None or (isinstance(node.left, ast.Constant) and isinstance(node.right, ast.Constant)
+                              and not isinstance(node.op, ast.Mod)):
+            return node  # constant operands were checked statically (but not %-format widths)
+        call = ast.Call(ast.Name(helper, ast.Load()), [node.left, node.right], [])
+        return ast.copy_location(call, node)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> ast.AST:
+        self.generic_visit(node)
+        helper = _OPERATOR_HELPERS.get(type(node.op))
+        if helper is None:
+            return node
+        target = node.target
+        if isinstance(target, ast.Name):
+            load: ast.expr = ast.Name(target.id, ast.Load())
+        elif isinstance(target, ast.Subscript) and all(
+            isinstance(part, ast.Name | ast.Constant) for part in (target.value, target.slice)
+        ):
+            load = ast.Subscript(target.value, target.slice, ast.Load())
+        else:
+            raise ScriptRejected(
+                "this augmented assignment is not allowed; write it out (x = x * y)", getattr(node, "lineno", None))
+        call = ast.Call(ast.Name(helper, ast.Load()), [load, node.value], [])
+        return ast.copy_location(ast.Assign([target], call), node)
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        self.generic_visit(node)
+        if node.attr in _GROWING_METHODS and isinstance(node.ctx, ast.Load):
+            call = ast.Call(ast.Name(_METHOD_HELPER, ast.Load()), [node.value, ast.Constant(node.attr)], [])
+            return ast.copy_location(call, node)
+        return node
 
     @staticmethod
     def _guard(anchor: ast.stmt) -> ast.stmt:
@@ -499,12 +622,127 @@ def _iter(*args: Any) -> Any:
     return iter(args[0])
 
 
+def _int_bits(value: Any) -> int:
+    return abs(value).bit_length() if isinstance(value, int) else 0
+
+
 def _pow(base: Any, exp: Any, mod: Any = None) -> Any:
-    """``pow`` refusing integer exponents above MAX_EXPONENT without a modulus (big-int work runs in C)."""
-    big_int = isinstance(exp, int) and isinstance(base, int) and abs(base) > 1
-    if mod is None and big_int and exp > MAX_EXPONENT:
-        raise ValueError(f"exponent {exp} is too large (max {MAX_EXPONENT})")
+    """``pow`` refusing integer powers beyond MAX_EXPONENT / MAX_INT_BITS without a modulus (C big-int work)."""
+    if mod is None and isinstance(exp, int) and isinstance(base, int) and abs(base) > 1 and exp > 0:
+        if exp > MAX_EXPONENT:
+            raise ScriptLimitError(f"exponent {exp} is too large (max {MAX_EXPONENT})")
+        if _int_bits(base) * exp > MAX_INT_BITS:
+            raise ScriptLimitError(f"the power would have more than {MAX_INT_BITS} bits")
     return pow(base, exp, mod)
+
+
+def _op_pow(base: Any, exp: Any) -> Any:
+    return _pow(base, exp)
+
+
+_SEQUENCES = (str, bytes, bytearray, list, tuple)
+
+
+def _mul(left: Any, right: Any) -> Any:
+    """``left * right``, refusing sequence repetitions beyond MAX_ITEMS and products beyond MAX_INT_BITS."""
+    for sequence, count in ((left, right), (right, left)):
+        if isinstance(sequence, _SEQUENCES) and isinstance(count, int) and len(sequence) * count > MAX_ITEMS:
+            raise ScriptLimitError(
+                f"repeating a sequence of {len(sequence)} items {count} times is too large (max {MAX_ITEMS} items)")
+    if isinstance(left, int) and isinstance(right, int) and _int_bits(left) + _int_bits(right) > MAX_INT_BITS:
+        raise ScriptLimitError(f"the product would have more than {MAX_INT_BITS} bits")
+    return left * right
+
+
+def _lshift(left: Any, right: Any) -> Any:
+    if isinstance(left, int) and isinstance(right, int) and right > 0 and (
+            right > MAX_EXPONENT or _int_bits(left) + right > MAX_INT_BITS):
+        raise ScriptLimitError(f"shift {right} is too large (max {MAX_EXPONENT})")
+    return left << right
+
+
+_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d*)(?:\.(\*|\d*))?")
+
+
+def _mod(left: Any, right: Any) -> Any:
+    """``left % right``; for %-formatting of text, refuses '*' and widths/precisions beyond MAX_FORMAT_WIDTH."""
+    if isinstance(left, str | bytes):
+        text = left if isinstance(left, str) else left.decode("latin-1")
+        for width, precision in _PERCENT_SPEC.findall(text):
+            for number in (width, precision):
+                if number == "*" or (number and (len(number) > 7 or int(number) > MAX_FORMAT_WIDTH)):
+                    raise ScriptLimitError(f"%-format width or precision '{number}' is not allowed "
+                                           f"(max {MAX_FORMAT_WIDTH})")
+    return left % right
+
+
+def _checked_method(receiver: Any, name: str, bound: Any) -> Any:
+    """A wrapper of a growing str/bytes method that computes the result's size before calling it."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        size = len(receiver)
+        if name in ("ljust", "rjust", "center", "zfill"):
+            width = args[0] if args else kwargs.get("width", 0)
+            size = width if isinstance(width, int) else 0
+        elif name == "expandtabs":
+            tabsize = args[0] if args else kwargs.get("tabsize", 8)
+            size = len(receiver) * max(tabsize, 1) if isinstance(tabsize, int) else 0
+        elif name == "replace" and len(args) >= 2 and isinstance(args[0], str | bytes):
+            old, new = args[0], args[1]
+            count = receiver.count(old) if old else len(receiver) + 1
+            limit = args[2] if len(args) > 2 else kwargs.get("count", -1)
+            if isinstance(limit, int) and limit >= 0:
+                count = min(count, limit)
+            size = len(receiver) + count * max(len(new) - len(old), 0) if isinstance(new, str | bytes) else 0
+        elif name == "join" and args:
+            items = list(args[0])
+            if len(items) > MAX_ITEMS:
+                raise ScriptLimitError(f"join of {len(items)} items is too large (max {MAX_ITEMS} items)")
+            size = sum(len(item) for item in items if isinstance(item, str | bytes)) + len(receiver) * len(items)
+            args = (items, *args[1:])
+        if size > MAX_ITEMS:
+            raise ScriptLimitError(f"'{name}' would build a text of {size} characters (max {MAX_ITEMS})")
+        return bound(*args, **kwargs)
+
+    return call
+
+
+def _method(receiver: Any, name: str) -> Any:
+    """``receiver.name`` for the growing string methods (``_GROWING_METHODS``), size-checked on str/bytes."""
+    bound = getattr(receiver, name)
+    if isinstance(receiver, str | bytes | bytearray):
+        return _checked_method(receiver, name, bound)
+    if receiver in (str, bytes):  # the unbound form: str.ljust(text, width)
+        return lambda self, *args, **kwargs: _method(self, name)(*args, **kwargs)
+    return bound
+
+
+def _range(*args: Any) -> range:
+    """``range`` of at most MAX_ITEMS numbers: ``sum(range(10**12))`` or ``list(range(10**9))`` run in C."""
+    result = range(*args)
+    try:
+        length = len(result)
+    except OverflowError:
+        length = MAX_ITEMS + 1
+    if length > MAX_ITEMS:
+        raise ScriptLimitError(f"range of {length if length <= sys.maxsize else 'too many'} numbers is too "
+                               f"large (max {MAX_ITEMS})")
+    return result
+
+
+def _sum(iterable: Any, start: Any = 0) -> Any:
+    """``sum`` of numbers only: summing lists or tuples copies quadratically inside C."""
+    if not isinstance(start, int | float | Decimal | timedelta):
+        raise TypeError("sum() adds numbers only; build lists with a comprehension")
+    return sum(iterable, start)
+
+
+def _format(value: Any, spec: Any = "") -> str:
+    if isinstance(spec, str):
+        problem = _format_spec_problem(spec)
+        if problem:
+            raise ScriptLimitError(problem)
+    return format(value, spec)
 
 
 class _MathFunctions:
@@ -556,8 +794,15 @@ _BUILTINS: dict[str, Any] = {name: getattr(builtins, name) for name in SAFE_BUIL
 _BUILTINS.update(
     iter=_iter,
     pow=_pow,
+    range=_range,
+    sum=_sum,
+    format=_format,
+    __sandbox_mul__=_mul,
+    __sandbox_pow__=_op_pow,
+    __sandbox_lshift__=_lshift,
+    __sandbox_mod__=_mod,
+    __sandbox_method__=_method,
     __import__=_c_api_import,  # for the C date/time API only; scripts cannot name it ('__' rule)
-    __build_class__=builtins.__build_class__,  # class statements; scripts cannot name it ('__' rule)
     __name__=SCRIPT_MODULE,  # read by class bodies for __module__
 )
 
@@ -582,15 +827,41 @@ def _is_non_data(value: Any) -> bool:
     )
 
 
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_statm: tuple[int, int] | None = None  # (pid, fd) of /proc/self/statm, reopened after a fork
+
+
+def _resident_bytes() -> int | None:
+    """The process's resident memory (Linux ``/proc/self/statm``, ~1.5 us), None where unavailable."""
+    global _statm
+    pid = os.getpid()
+    if _statm is None or _statm[0] != pid:
+        try:
+            _statm = (pid, os.open("/proc/self/statm", os.O_RDONLY))
+        except OSError:
+            return None
+    try:
+        return int(os.pread(_statm[1], 64, 0).split()[1]) * _PAGE_SIZE
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class _Run:
-    """Deadline bookkeeping for one evaluate/execute call; its bound methods are the tracer and guard."""
+    """Deadline and memory bookkeeping for one evaluate/execute call; its bound methods are the tracer and
+    guard. Memory is the growth of the process's resident size since the call began, sampled every
+    ``CHECK_EVERY * MEMORY_EVERY`` trace events (a concurrent request in another thread counts too)."""
 
-    __slots__ = ("deadline", "time_limit", "events", "tracer", "local_tracer")
+    __slots__ = ("deadline", "time_limit", "events", "tracer", "local_tracer", "memory_limit", "memory_base",
+                 "checks", "memory_exceeded")
 
-    def __init__(self, time_limit: float) -> None:
+    def __init__(self, time_limit: float, memory_limit: int | None = None) -> None:
         self.time_limit = time_limit
         self.deadline = time.monotonic() + time_limit
         self.events = 0
+        self.checks = 0
+        self.memory_limit = memory_limit
+        self.memory_base = _resident_bytes() if memory_limit else None
+        self.memory_exceeded = False
         # Bound once, so sys.gettrace() can be compared by identity in guard().
         self.tracer: Callable[[types.FrameType, str, Any], Any] = self.trace
         self.local_tracer: Callable[[types.FrameType, str, Any], Any] = self.local_trace
@@ -606,14 +877,26 @@ class _Run:
         self.events += 1
         if self.events >= CHECK_EVERY:
             self.events = 0
-            if time.monotonic() > self.deadline:
-                raise ScriptTimeout(self.time_limit)
+            self.check()
         return self.local_tracer
+
+    def check(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise ScriptTimeout(self.time_limit)
+        if self.memory_base is not None and self.memory_limit:
+            self.checks += 1
+            if self.memory_exceeded or self.checks % MEMORY_EVERY == 0:
+                resident = _resident_bytes()
+                if self.memory_exceeded or (resident is not None and resident - self.memory_base > self.memory_limit):
+                    self.memory_exceeded = True
+                    raise ScriptMemoryExceeded(self.memory_limit)
 
     def guard(self) -> None:
         """Compiled into while bodies, except handlers and finally blocks of every script."""
         if time.monotonic() > self.deadline:
             raise ScriptTimeout(self.time_limit)
+        if self.memory_exceeded:
+            raise ScriptMemoryExceeded(self.memory_limit or 0)
         if sys.gettrace() is not self.tracer:
             # CPython drops a trace function that raised, e.g. a RecursionError hit inside it, which the
             # script may then have caught: re-arm, including for the frame that is running the handler.
@@ -621,16 +904,117 @@ class _Run:
             sys._getframe(1).f_trace = self.local_tracer
 
 
+_JSON_KEYS = {True: "true", False: "false", None: "null"}
+
+
+class _Budget:
+    """Approximate JSON bytes a conversion may still produce; it stops a walk over aliased or cyclic data."""
+
+    __slots__ = ("left", "limit", "what")
+
+    def __init__(self, limit: int, what: str) -> None:
+        self.left = limit
+        self.limit = limit
+        self.what = what
+
+    def take(self, amount: int, name: str) -> None:
+        self.left -= amount
+        if self.left < 0:
+            raise ScriptDataError(f"{self.what.format(name=name)} is larger than the limit of {_mib(self.limit)}",
+                                  name)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, types.FunctionType | types.LambdaType | types.BuiltinFunctionType | types.MethodType):
+        return "a function"
+    if isinstance(value, types.GeneratorType):
+        return "a generator"
+    if isinstance(value, float | Decimal):
+        return f"the number {value}"
+    return f"a {type(value).__name__} object"
+
+
+def _to_plain(value: Any, name: str, budgets: tuple[_Budget, ...], depth: int = 0) -> Any:
+    """``value`` as plain data: str/int/float/bool/None, lists and dicts of these, Decimal, date/datetime/
+    timedelta/UUID. Exact types only, so no method a script could supply runs; tuples become lists and sets
+    sorted lists. Anything else, NaN/Infinity, a too deep nesting or a value over budget: ScriptDataError."""
+    kind = type(value)
+    cost = 2
+    scalar = True
+    if kind is str:
+        cost += len(value)
+    elif kind is int:
+        if value.bit_length() > _MAX_INT_DIGITS_BITS:
+            raise ScriptDataError(f"variable '{name}' holds a number too large to store", name)
+        cost += value.bit_length() // 3
+    elif kind is float:
+        if not math.isfinite(value):
+            raise ScriptDataError(f"variable '{name}' holds {_kind(value)}, which JSON cannot hold", name)
+        cost += 22
+    elif kind is Decimal:
+        if not value.is_finite():
+            raise ScriptDataError(f"variable '{name}' holds {_kind(value)}, which JSON cannot hold", name)
+        cost += 40
+    elif value is None or kind in (bool, date, timedelta, UUID):
+        cost += 30
+    elif kind is datetime:
+        if value.tzinfo is not None and type(value.tzinfo) is not timezone:
+            raise ScriptDataError(f"variable '{name}' holds a date with an unsupported time zone", name)
+        cost += 32
+    else:
+        scalar = False
+    for budget in budgets:
+        budget.take(cost, name)
+    if scalar:
+        return value
+    if depth > MAX_DEPTH:
+        raise ScriptDataError(f"variable '{name}' is nested deeper than {MAX_DEPTH} levels", name)
+    if kind is list or kind is tuple:
+        return [_to_plain(item, name, budgets, depth + 1) for item in value]
+    if kind is set or kind is frozenset:
+        items = [_to_plain(item, name, budgets, depth + 1) for item in value]
+        with contextlib.suppress(TypeError):
+            items.sort()
+        return items
+    if kind is range:
+        if len(value) > MAX_ITEMS:
+            raise ScriptDataError(f"variable '{name}' holds a range too large to store", name)
+        return [_to_plain(item, name, budgets, depth + 1) for item in value]
+    if kind is dict:
+        result: dict[str, Any] = {}
+        for key, item in value.items():
+            key_kind = type(key)
+            if key_kind is not str:
+                if key_kind is bool or key is None:
+                    key = _JSON_KEYS[key]
+                elif key_kind is int or (key_kind is float and math.isfinite(key)):
+                    key = str(key)
+                else:
+                    raise ScriptDataError(f"variable '{name}' holds a dict with a {key_kind.__name__} key; "
+                                          "keys must be text", name)
+            for budget in budgets:
+                budget.take(len(key) + 4, name)
+            result[key] = _to_plain(item, name, budgets, depth + 1)
+        return result
+    raise ScriptDataError(f"variable '{name}' holds {_kind(value)}, which a process variable cannot hold; store "
+                          "text, numbers, true/false, dates, lists or dicts of these", name)
+
+
 class SandboxEnvironment(BasePythonScriptEngineEnvironment):
     """Spiff script environment that validates, restricts and time-limits every script and expression."""
 
-    def __init__(self, time_limit: float = 2.0, extra_globals: dict[str, object] | None = None) -> None:
+    def __init__(self, time_limit: float = 2.0, extra_globals: dict[str, object] | None = None, *,
+                 max_variable_bytes: int | None = None, max_data_bytes: int | None = None,
+                 memory_limit: int | None = None) -> None:
         if time_limit <= 0:
             raise ValueError("time_limit must be positive")
         base = dict(_DEFAULT_GLOBALS)
         base.update(extra_globals or {})
         super().__init__(environment_globals=base)
         self.time_limit = time_limit
+        self.max_variable_bytes = max_variable_bytes or MAX_VARIABLE_BYTES
+        self.max_data_bytes = max_data_bytes or MAX_DATA_BYTES
+        self.memory_limit = MAX_SCRIPT_MEMORY if memory_limit is None else memory_limit
         self._base: dict[str, Any] = base
         # non-data helpers (namespaces and the like) that must not be copied into task data under a new name
         self._helper_ids = frozenset(id(v) for v in base.values() if not isinstance(v, _PLAIN_DATA))
@@ -646,7 +1030,7 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
         return namespace
 
     def _run(self, code: types.CodeType, namespace: dict[str, Any]) -> Any:
-        run = _Run(self.time_limit)
+        run = _Run(self.time_limit, self.memory_limit)
         namespace[_GUARD_NAME] = run.guard
         previous = sys.gettrace()
         sys.settrace(run.tracer)
@@ -658,8 +1042,13 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
     def evaluate(
         self, expression: str, context: dict[str, Any], external_context: dict[str, Any] | None = None
     ) -> Any:
-        """Value of an expression over task data (then external_context, then the environment globals)."""
-        return self._run(check(expression, "eval"), self._namespace(context, external_context))
+        """Value of an expression over task data (then external_context, then the environment globals),
+        as plain data: a generator or function an expression returns would run script code, unbounded,
+        wherever the engine later iterates or calls it."""
+        value = self._run(check(expression, "eval"), self._namespace(context, external_context))
+        if type(value) in (bool, str, int, type(None)):
+            return value
+        return _to_plain(value, "(expression result)", (_Budget(self.max_data_bytes, "the expression result"),))
 
     def execute(
         self, script: str, context: dict[str, Any], external_context: dict[str, Any] | None = None
@@ -667,14 +1056,17 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
         """Run a script and apply its assignments and deletions to ``context`` (the task data).
 
         Names are only written back when the script succeeds, so a failed task is retried on unchanged
-        bindings (objects the script mutated in place stay mutated).  Functions, classes, modules,
-        generators, script-class instances and untouched globals are never written back.
+        bindings (objects the script mutated in place stay mutated).  Functions, modules, generators and
+        untouched globals at the top level are dropped; then the whole task data is converted to plain data
+        (``_to_plain``): nothing a script defined survives to run later outside the time limit, a value that
+        is not data fails the task naming the variable, and a variable the script set may hold at most
+        ``max_variable_bytes``, the task data ``max_data_bytes``.
         """
         external = external_context or {}
+        before = dict(context)
         namespace = self._namespace(context, external)
         self._run(check(script, "exec"), namespace)
-        for key in [key for key in context if key not in namespace]:
-            del context[key]  # the script deleted it
+        result: dict[str, Any] = {}
         for key, value in namespace.items():
             if key in _RESERVED_KEYS:
                 continue
@@ -682,10 +1074,16 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
                 injected = external[key] if key in external else self._base.get(key, _MISSING)
                 if value is injected:
                     continue
-            if _is_non_data(value) or id(value) in self._helper_ids:
-                context.pop(key, None)
-            else:
-                context[key] = value
+            if not (_is_non_data(value) or id(value) in self._helper_ids):
+                result[key] = value
+        total = _Budget(self.max_data_bytes, "the task data (variable '{name}' and the others)")
+        plain: dict[str, Any] = {}
+        for key, value in result.items():
+            budgets = (total,) if before.get(key, _MISSING) is value else (
+                total, _Budget(self.max_variable_bytes, "variable '{name}'"))
+            plain[key] = _to_plain(value, key, budgets)
+        context.clear()
+        context.update(plain)
         return True
 
     def call_service(self, context: dict[str, Any], **kwargs: Any) -> NoReturn:
