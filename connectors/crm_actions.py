@@ -151,9 +151,10 @@ class CrmActions:
             delivery = accounts.default_delivery_address(conn, row.account_id)
             lines = conn.execute(sa.select(quote_position).where(quote_position.c.quote_id == params.quote_id)
                                  .order_by(quote_position.c.line_no)).all()
+            highest = quotes.max_discount(conn, params.quote_id)
         return {"quote_id": row.id, "number": row.number, "version": row.version, "status": row.status,
                 "account_id": row.account_id, "contact_id": row.contact_id, "net": str(row.net),
-                "gross": str(row.gross), "delivery_address": delivery,
+                "gross": str(row.gross), "delivery_address": delivery, "max_discount": float(highest),
                 "positions": [{"line_no": line.line_no, "description": line.description,
                                "quantity": str(line.quantity), "unit_price": str(line.unit_price),
                                "total": str(line.total)} for line in lines]}

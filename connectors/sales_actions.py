@@ -84,6 +84,12 @@ class QuoteStatus(BaseModel):
     status: Literal["sent", "accepted", "rejected", "expired"]
 
 
+class DiscountApproval(BaseModel):
+    quote_id: int
+    approved_by: str = Field(min_length=1, max_length=200,
+                             description="login of the manager who approved (the task's completedBy variable)")
+
+
 class OpportunityRef(BaseModel):
     opportunity_id: int
 
@@ -207,6 +213,14 @@ class SalesActions(CrmActions):
             row = quotes.get_quote(conn, params.quote_id)
         return {"quote_id": row.id, "number": row.number, "status": row.status}
 
+    def approve_quote_discount(self, params: DiscountApproval, context: ConnectorContext) -> dict[str, Any]:
+        """Record management's approval of the draft's discount on the quote (what sending and ordering check)."""
+        with self._transaction() as conn:
+            quotes.approve_discount(conn, params.quote_id, params.approved_by, now=self.clock())
+            row = quotes.get_quote(conn, params.quote_id)
+        return {"quote_id": row.id, "approved_by": row.discount_approved_by,
+                "approved_percent": float(row.discount_approved_percent)}
+
     # -- opportunity ----------------------------------------------------------------------------------
     def opportunity_summary(self, params: OpportunityRef, context: ConnectorContext) -> dict[str, Any]:
         """The won opportunity for the back office's order form, with its product as the suggested position."""
@@ -244,6 +258,7 @@ def register(registry: Registry, engine: Engine, clock: Callable[[], datetime] |
     registry.register("crm.book_appointment", actions.book_appointment, BookAppointment)
     registry.register("crm.prepare_quote", actions.prepare_quote, PrepareQuote)
     registry.register("crm.quote_status", actions.quote_status, QuoteStatus)
+    registry.register("crm.approve_quote_discount", actions.approve_quote_discount, DiscountApproval)
     registry.register("crm.opportunity_summary", actions.opportunity_summary, OpportunityRef)
     registry.register("crm.quote_for_opportunity", actions.quote_for_opportunity, OpportunityQuote)
     return actions

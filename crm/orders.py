@@ -18,7 +18,7 @@ from .errors import DomainError
 from .numbering import yearly_number
 from .pricing import Totals
 from .products import provisioning_steps
-from .quotes import get_quote
+from .quotes import get_quote, require_discount_approval
 from .schema import order, order_position, quote_position, sub_order
 from .status import Transitions, change_status
 
@@ -94,6 +94,7 @@ def create_order_from_quote(
         )
     if conn.execute(sa.select(order.c.id).where(order.c.quote_id == quote_id)).first() is not None:
         raise DomainError("quote_id", f"quote {source.number} has already been ordered")
+    require_discount_approval(conn, quote_id)  # a quote accepted around the rule (older data) is not ordered
     all_lines = pos.read(conn, quote_position, "quote_id", quote_id)
     unknown = set(drop_lines) - {line["line_no"] for line in all_lines}
     if unknown:

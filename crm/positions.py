@@ -140,5 +140,5 @@ def periods_of(conn: Connection, lines: Sequence[dict[str, Any]]) -> list[str]:
     document can sum each separately instead of adding a monthly fee to a one-off price."""
     ids = {line["product_id"] for line in lines if line.get("product_id") is not None}
     query = sa.select(product.c.id, product.c.kind).where(product.c.id.in_(ids))
-    kinds = {int(r.id): r.kind for r in conn.execute(query)} if ids else {}
+    kinds: dict[Any, str] = {int(r.id): r.kind for r in conn.execute(query)} if ids else {}
     return [PERIOD_OF_KIND.get(str(kinds.get(line.get("product_id"))), "once") for line in lines]

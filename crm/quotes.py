@@ -19,6 +19,9 @@ from .pricing import Totals
 from .schema import contact, quote, quote_position
 from .status import Transitions, change_status
 
+DISCOUNT_LIMIT = Decimal(15)  # percent per position; above it management approves in the process
+DISCOUNT_LIMIT_TEXT = "discount over 15 % needs management's approval"
+
 QUOTE_TRANSITIONS: Transitions = {
     "draft": frozenset({"sent"}),
     "sent": frozenset({"accepted", "rejected", "expired"}),
@@ -105,10 +108,17 @@ def _insert_version(
 
 
 def update_positions(conn: Connection, quote_id: int, positions: Sequence[pos.PositionInput]) -> Totals:
-    """Only a draft can change: what the customer was sent stays as sent (revise it instead)."""
-    if get_quote(conn, quote_id).status != "draft":
+    """Only a draft can change: what the customer was sent stays as sent (revise it instead). New positions
+    drop a discount approval that was given for the old ones unless it still covers them."""
+    row = get_quote(conn, quote_id)
+    if row.status != "draft":
         raise DomainError("status", "only a draft quote can be changed; create a new version instead")
-    return _store_positions(conn, quote_id, pos.resolve(conn, positions))
+    totals = _store_positions(conn, quote_id, pos.resolve(conn, positions))
+    approved = row.discount_approved_percent
+    if approved is not None and max_discount(conn, quote_id) > approved:
+        conn.execute(quote.update().where(quote.c.id == quote_id).values(
+            discount_approved_by=None, discount_approved_at=None, discount_approved_percent=None))
+    return totals
 
 
 _UPDATABLE = ("valid_until", "contact_id")
@@ -154,7 +164,58 @@ def quote_totals(conn: Connection, quote_id: int) -> Totals:
     return pos.totals_of(pos.read(conn, quote_position, "quote_id", quote_id))
 
 
+# -- the discount rule: one rule for every face (process step, REST, page) -----------------------------------
+def max_discount(conn: Connection, quote_id: int) -> Decimal:
+    """The highest discount percent of the quote's positions (0 without any)."""
+    highest = conn.execute(sa.select(sa.func.max(quote_position.c.discount_percent))
+                           .where(quote_position.c.quote_id == quote_id)).scalar()
+    return Decimal(highest) if highest is not None else Decimal(0)
+
+
+def exceeds_discount_limit(percent: Decimal | None) -> bool:
+    """Whether one position's discount needs management's approval (the builder asks this while typing)."""
+    return percent is not None and percent > DISCOUNT_LIMIT
+
+
+def discount_approval_needed(conn: Connection, quote_id: int) -> bool:
+    """Whether a position's discount is over the limit and management has not approved it (for these positions)."""
+    row = get_quote(conn, quote_id)
+    highest = max_discount(conn, quote_id)
+    return exceeds_discount_limit(highest) and (row.discount_approved_percent is None
+                                         or highest > row.discount_approved_percent)
+
+
+def require_discount_approval(conn: Connection, quote_id: int) -> None:
+    """Refuse (``DomainError`` naming the first position over the limit) what may only leave the house with
+    management's approval: sending the quote, and an order made from it."""
+    if not discount_approval_needed(conn, quote_id):
+        return
+    approved = get_quote(conn, quote_id).discount_approved_percent
+    covered = max(DISCOUNT_LIMIT, Decimal(approved) if approved is not None else DISCOUNT_LIMIT)
+    lines = pos.read(conn, quote_position, "quote_id", quote_id)
+    index = next(i for i, line in enumerate(lines)
+                 if line["discount_percent"] is not None and line["discount_percent"] > covered)
+    raise DomainError(f"positions[{index}].discount_percent",
+                      f"{DISCOUNT_LIMIT_TEXT}; ask for the approval before the quote is sent or ordered")
+
+
+def approve_discount(conn: Connection, quote_id: int, approved_by: str, now: datetime | None = None) -> None:
+    """Record management's approval of the draft's discounts as they stand (the process step after the approval
+    task calls this with the login of the person who decided). Changing the positions above it drops it again."""
+    row = get_quote(conn, quote_id)
+    if not isinstance(approved_by, str) or not approved_by.strip():
+        raise DomainError("approved_by", "the approval names the person who decided")
+    if row.status != "draft":
+        raise DomainError("status", f"quote {row.number} is {row.status}: only a draft's discount is approved")
+    conn.execute(quote.update().where(quote.c.id == quote_id).values(
+        discount_approved_by=approved_by.strip()[:200], discount_approved_at=v.timestamp(now),
+        discount_approved_percent=max_discount(conn, quote_id)))
+
+
 def send_quote(conn: Connection, quote_id: int, now: datetime | None = None) -> None:
+    """A draft goes to the customer; over the discount limit only with management's approval."""
+    if get_quote(conn, quote_id).status == "draft":
+        require_discount_approval(conn, quote_id)
     change_status(conn, quote, quote_id, QUOTE_TRANSITIONS, "sent", sent_at=v.timestamp(now))
 
 

@@ -176,6 +176,10 @@ quote = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("sent_at", UTCDateTime, nullable=True),
     sa.Column("decided_at", UTCDateTime, nullable=True),
+    # management's approval of a discount over the limit (crm.quotes.approve_discount), for these positions
+    sa.Column("discount_approved_by", sa.String(200), nullable=True),
+    sa.Column("discount_approved_at", UTCDateTime, nullable=True),
+    sa.Column("discount_approved_percent", sa.Numeric(5, 2), nullable=True),
     sa.UniqueConstraint("number", "version", name="uq_crm_quote_number_version"),
     sa.Index("ix_crm_quote_account", "account_id"),
 )

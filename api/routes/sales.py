@@ -248,6 +248,9 @@ def _quote_view(conn: Connection, quote_id: int) -> dict[str, Any]:
     versions = conn.execute(sa.select(quote.c.id, quote.c.version, quote.c.status)
                             .where(quote.c.number == row.number).order_by(quote.c.version))
     view["versions"] = [camel_row(dict(v._mapping)) for v in versions]
+    # a discount over the limit without management's approval: sending and ordering answer 422 until the
+    # process quote-discount-approval (or the acquisition's approval task) has recorded it
+    view["discountApprovalNeeded"] = crm_quotes.discount_approval_needed(conn, quote_id)
     return view
 
 

@@ -43,6 +43,8 @@ router = APIRouter(include_in_schema=False)
 SELLERS = ("clerk", "manager")
 VALIDITY_DAYS = 30
 ACQUISITION = "acquisition"
+DISCOUNT_APPROVAL = "quote-discount-approval"  # the process a page asks for management's discount approval
+APPROVAL_REQUESTED = "quote_discount_approval"  # ... by this message (REST clients send it to /api/v1/messages)
 _GERMAN = re.compile(r"-?(\d{1,3}(\.\d{3})+|\d+),\d+")
 _PLAIN = re.compile(r"-?\d+(\.\d+)?")
 STATUSES = {"draft": "Entwurf", "sent": "Versendet", "accepted": "Angenommen", "rejected": "Abgelehnt",
@@ -52,6 +54,7 @@ FLASHES = {
     "updated": "Positionen gespeichert.",
     "sent": "Angebot als versendet markiert.",
     "revised": "Neue Version angelegt.",
+    "approval_requested": "Freigabe bei der Geschäftsleitung angefordert.",
 }
 
 
@@ -96,6 +99,7 @@ def _gettext(request: Request, message: str, **params: Any) -> str:
 
 def _page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     return render(request, name, status_code, money=_money, percent=percent, number=decimal_text, statuses=STATUSES,
+                  discount_limit=crm_quotes.DISCOUNT_LIMIT,
                   **context)
 
 
@@ -121,6 +125,7 @@ class Builder:
     lines: list[Line] = field(default_factory=list)
     totals: Totals | None = None
     errors: list[str] = field(default_factory=list)
+    approval_needed: bool = False  # a discount over the limit: sending waits for management's approval
 
 
 def _catalogue(conn: Connection, query: str = "") -> list[dict[str, Any]]:
@@ -199,6 +204,7 @@ def _evaluate(request: Request, conn: Connection, posted: list[tuple[str, str, s
         else:
             for line, total in zip(builder.lines, builder.totals.positions, strict=True):
                 line.total = total
+    builder.approval_needed = any(crm_quotes.exceeds_discount_limit(i.discount_percent) for i in inputs)
     return builder, inputs
 
 
@@ -415,10 +421,23 @@ def _quote_page(request: Request, user: Principal, conn: Connection, quote_row: 
                              .where(document.c.quote_id == quote_row.id).order_by(document.c.id.desc())).all()
     contact = next((c for c in view.contacts if c["id"] == quote_row.contact_id), None)
     flash = FLASHES.get(request.query_params.get("flash", ""))
+    needed = quote_row.status == "draft" and crm_quotes.discount_approval_needed(conn, int(quote_row.id))
     return _page(request, "quote.html", status_code, user=user, quote=quote_row, view=view, lines=lines,
                  totals=totals, versions=versions, documents=documents, contact=contact, message=message,
                  flash=_gettext(request, flash) if flash else None, acquisition=acquisition,
-                 editable=_editable(request, quote_row, lines) is None)
+                 editable=_editable(request, quote_row, lines) is None, approval_needed=needed,
+                 approval_request=_approval_request(request, quote_row) if needed else None)
+
+
+def _approval_key(quote_row: Any) -> str:
+    return f"{quote_row.number}-v{quote_row.version}"
+
+
+def _approval_request(request: Request, quote_row: Any) -> str | None:
+    """The running approval process of this quote version, if one was asked for already."""
+    running, _total = page_engine(request).query_instances(InstanceFilter(
+        process_key=DISCOUNT_APPROVAL, business_key=_approval_key(quote_row), state="running", limit=1))
+    return str(running[0].id) if running else None
 
 
 @router.get("/quotes/{quote_id}", response_class=HTMLResponse)
@@ -440,9 +459,12 @@ async def send_quote(request: Request, quote_id: int) -> Response:
             quote_row = _get_quote(conn, quote_id)
             number = str(_account(conn, int(quote_row.account_id)).account["number"])
             crm_quotes.send_quote(conn, quote_id)
-    except DomainError:
+    except DomainError as exc:
         with engine.db.read() as conn:
             quote_row = _get_quote(conn, quote_id)
+            if exc.field.endswith("discount_percent"):  # the discount rule of crm.quotes: ask for approval
+                message = _gettext(request, "Freigabe nötig: Der Rabatt über 15 % ist nicht freigegeben.")
+                return _quote_page(request, user, conn, quote_row, message=message, status_code=422)
             message = _gettext(request, "Nur ein Entwurf kann versendet werden (Status: %(status)s).",
                                status=quote_row.status)
             return _quote_page(request, user, conn, quote_row, message=message, status_code=409)
@@ -452,6 +474,31 @@ async def send_quote(request: Request, quote_id: int) -> Response:
     if running:
         target += "&acquisition=" + url_quote(str(running[0].id))
     return RedirectResponse(target, status_code=303)
+
+
+@router.post("/quotes/{quote_id}/request-approval", response_model=None)
+async def request_approval(request: Request, quote_id: int) -> Response:
+    """Ask management to approve the draft's discount: the message starts the approval process, whose step
+    records the decision on the quote (a second click while one is running starts nothing)."""
+    user = require_user(request, *SELLERS)
+    await checked_form(request, user)
+    engine = page_engine(request)
+    with engine.db.read() as conn:
+        quote_row = _get_quote(conn, quote_id)
+        needed = quote_row.status == "draft" and crm_quotes.discount_approval_needed(conn, quote_id)
+    if not needed:
+        with engine.db.read() as conn:
+            return _quote_page(request, user, conn, quote_row, status_code=409, message=_gettext(
+                request, "Für dieses Angebot ist keine Freigabe nötig."))
+    if _approval_request(request, quote_row) is None:
+        try:
+            engine.correlate(APPROVAL_REQUESTED, {"quote_id": quote_id}, business_key=_approval_key(quote_row),
+                             user=user.name)
+        except NotFound:
+            with engine.db.read() as conn:
+                return _quote_page(request, user, conn, quote_row, status_code=409, message=_gettext(
+                    request, "Der Freigabeprozess ist nicht eingerichtet."))
+    return RedirectResponse(f"/quotes/{quote_id}?flash=approval_requested", status_code=303)
 
 
 @router.post("/quotes/{quote_id}/revise", response_model=None)

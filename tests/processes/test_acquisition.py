@@ -147,6 +147,8 @@ def test_approved_discount_then_silence_brings_a_follow_up_and_the_customer_decl
         new_account = conn.execute(sa.select(account).where(account.c.name == LEAD["company"])).one()
     assert row.status == "rejected" and row.account_id == new_account.id and row.net == Decimal("318.40")
     assert _order_of(world, quote_id) is None
+    # the approval step recorded who approved which discount on the quote (what sending checked)
+    assert (row.discount_approved_by, row.discount_approved_percent) == ("key:test-manager", Decimal("20"))
 
 
 def test_unanswered_quote_expires_after_its_validity(world: World) -> None:

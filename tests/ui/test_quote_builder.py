@@ -448,3 +448,74 @@ def test_clerk_clicks_a_quote_together_and_downloads_its_pdf(page: Any, app: Api
     text = "".join(p.extract_text() for p in PdfReader(download.path()).pages)
     assert number in text and all(sum_ in text for sum_ in PDF_SUMS)
     assert problems == []
+
+
+def test_a_discount_over_the_limit_waits_for_management_in_the_browser(browser: Any, sqlite_url: str,
+                                                                       tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Builder shows "Freigabe nötig", the quote page offers "Freigabe anfordern" instead of "Senden"; the manager
+    approves in the inbox, the process records it on the quote, and then the clerk sends it."""
+    from api.app import shipped_registry
+    from tests.support.live_app import live_app
+    from tests.support.sessions import wait_for
+
+    monkeypatch.setenv("SILVERFLOW_DOCUMENTS_DIR", str(tmp_path / "documents"))
+    with live_app(sqlite_url, shipped_registry) as app:
+        app.engine.deploy([("quote-discount-approval.bpmn",
+                            (ROOT / "processes" / "quote-discount-approval.bpmn").read_bytes())],
+                          [("acquisition-discount-approval.json",
+                            (ROOT / "forms" / "acquisition-discount-approval.json").read_bytes())])
+        with app.engine.db.transaction() as conn:
+            app.identity.add_user(conn, "maria", "maria-password", ["manager"], ["management"])
+        shop = _shop(app.engine)
+        clerk, manager = browser.new_context(locale="de-DE"), browser.new_context(locale="de-DE")
+        try:
+            page = clerk.new_page()
+            page.set_default_timeout(15_000)
+            page.goto(f"{app.base_url}/customers/{shop.account_id}/quotes/new")
+            page.fill("input[name=username]", "clara")
+            page.fill("input[name=password]", "clara-password")
+            page.click("button[type=submit]")
+            page.click("[data-product=VDSL50]")
+            page.wait_for_selector("#discount-0")
+            page.fill("#discount-0", "15")
+            expect(page.locator("[data-total=net]")).to_have_text("42,42 €")
+            assert page.locator("#approval-needed").count() == 0  # at the limit: no approval
+            page.fill("#discount-0", "40")
+            expect(page.locator("#approval-needed")).to_contain_text("Freigabe nötig")
+            page.click("#save-quote")
+            page.wait_for_url(re.compile(r".*/quotes/\d+\?flash=created"))
+            quote_id = int(re.search(r"/quotes/(\d+)", page.url).group(1))  # type: ignore[union-attr]
+            expect(page.locator("#approval-needed")).to_have_text("Freigabe nötig")
+            assert page.locator("#send").count() == 0
+            page.click("#request-approval")
+            page.wait_for_url(re.compile(r".*flash=approval_requested"))
+            expect(page.locator("#approval-requested")).to_be_visible()
+            assert page.locator("#send").count() == 0 and page.locator("#request-approval").count() == 0
+
+            boss = manager.new_page()
+            boss.set_default_timeout(15_000)
+            boss.goto(f"{app.base_url}/tasks")
+            boss.fill("input[name=username]", "maria")
+            boss.fill("input[name=password]", "maria-password")
+            boss.click("button[type=submit]")
+            wait_for(lambda: app.engine.list_tasks(), "the approval task")  # the worker loads the quote first
+            boss.goto(f"{app.base_url}/tasks")
+            boss.click("text=Übernehmen")
+            boss.click("table.tasks a")
+            boss.check("#discount_approved")
+            boss.click("button[type=submit]")
+            boss.wait_for_url("**/tasks?done=*")
+
+            with app.engine.db.read() as conn:
+                wait_for(lambda: conn.execute(sa.select(quote.c.discount_approved_by)
+                                              .where(quote.c.id == quote_id)).scalar_one() is not None,
+                         "the approval on the quote", timeout=20)
+            page.goto(f"{app.base_url}/quotes/{quote_id}")
+            assert "maria" in page.locator("#approved-by").inner_text()
+            page.click("#send")
+            page.wait_for_url(re.compile(r".*flash=sent"))
+            assert page.locator("[data-status=sent]").count() == 1
+        finally:
+            clerk.close()
+            manager.close()
