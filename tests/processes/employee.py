@@ -29,12 +29,17 @@ class Employee:
         assert response.status_code == 201, response.text
         return str(response.json()["id"])
 
-    def complete(self, world: World, instance_id: str, element_id: str, data: dict[str, Any]) -> None:
-        """Claim and complete the task in the employee's own inbox (a concurrent worker step → reload and retry)."""
+    def task(self, world: World, instance_id: str, element_id: str) -> dict[str, Any]:
+        """The open task of the element in the employee's own inbox (their own tasks are assigned to them)."""
         def find() -> dict[str, Any] | None:
             items = self.client.get("/tasks", params={"limit": 200}).json()["items"]
             return next((t for t in items if t["instanceId"] == instance_id and t["elementId"] == element_id), None)
-        task = world.wait_for(find, f"task {element_id} for {self.name}")
+        return dict(world.wait_for(find, f"task {element_id} for {self.name}"))
+
+    def complete(self, world: World, instance_id: str, element_id: str, data: dict[str, Any]) -> None:
+        """Claim and complete the task in the employee's own inbox (a concurrent worker step → reload and retry)."""
+        task = self.task(world, instance_id, element_id)
+        assert task["assignee"] == self.name and task["candidateGroups"] == []  # theirs alone, no group's
         assert self.client.post(f"/tasks/{task['id']}/claim").status_code == 200
         for _attempt in range(20):
             response = self.client.post(f"/tasks/{task['id']}/complete", json={"data": data})

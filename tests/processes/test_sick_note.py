@@ -47,12 +47,13 @@ def test_short_sickness_needs_no_certificate(world: World) -> None:
     instance = report(world, logged_in_employee(world), "2027-03-08", "2027-03-10")
     world.wait_state(instance, "completed")
     note = the_note(world)
-    assert (note.status, note.decided_by, note.certificate_document_id) == ("approved", "hr", None)
+    assert (note.status, note.decided_by, note.certificate_document_id) == ("approved", "key:test-hr", None)
 
 
 def test_certificate_reminder_after_three_days_then_the_certificate_arrives_by_message(world: World) -> None:
-    instance = report(world, logged_in_employee(world), "2027-03-08", "2027-03-12")
-    task = world.task(instance, "hand_in", "staff")
+    employee = logged_in_employee(world)
+    instance = report(world, employee, "2027-03-08", "2027-03-12")
+    task = employee.task(world, instance, "hand_in")
     assert task["formKey"] == "sick-note-certificate"
     engine = world.api.engine
     engine.fire_due_timers(now=datetime.now(UTC) + timedelta(days=2))  # other shipped processes' timers may fire
@@ -75,7 +76,7 @@ def test_certificate_reminder_after_three_days_then_the_certificate_arrives_by_m
 def test_started_by_an_api_key_the_reminder_is_skipped_and_the_certificate_comes_by_form(world: World) -> None:
     employee = key_employee(world)
     instance = report(world, employee, "2027-03-08", "2027-03-19")
-    world.task(instance, "hand_in", "staff")
+    employee.task(world, instance, "hand_in")
     engine = world.api.engine
     engine.fire_due_timers(now=datetime.now(UTC) + timedelta(days=3, minutes=1))
     world.wait_for(lambda: "end_reminded" in [h.element_id for h in engine.history(instance)

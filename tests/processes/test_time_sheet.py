@@ -36,10 +36,10 @@ def test_refused_and_rejected_weeks_go_back_for_correction_until_approved(world:
             {"date": "2027-03-09", "project": "Support", "hours": 7.5, "note": "Hotline"}]
     employee.complete(world, instance, "enter", {"week_start": MONDAY, "entries": week})
     task = world.task(instance, "approve", "manager")
-    assert task["candidateGroups"] == ["management"] and task["formKey"] == "time-sheet-approval"
+    assert task["candidateGroups"] == ["management", "hr"] and task["formKey"] == "time-sheet-approval"
     assert world.instance(instance)["variables"]["total_hours"] == "13.5"
     world.complete(instance, "approve", "manager", {"approved": False, "rejection_reason": "Projekt fehlt: Messe"})
-    world.task(instance, "enter", "staff")
+    employee.task(world, instance, "enter")
     assert world.instance(instance)["variables"]["rejection_reason"] == "Projekt fehlt: Messe"
     assert [e[0] for e in entries(world)] == ["rejected", "rejected"]
 
@@ -47,9 +47,9 @@ def test_refused_and_rejected_weeks_go_back_for_correction_until_approved(world:
     employee.complete(world, instance, "enter", {"week_start": MONDAY, "entries": week})
     world.complete(instance, "approve", "manager", {"approved": True})
     world.wait_state(instance, "completed")
-    assert entries(world)[2:] == [("approved", "Glasfaser Nord", Decimal(6), "management"),
-                                  ("approved", "Support", Decimal("7.5"), "management"),
-                                  ("approved", "Messe", Decimal(8), "management")]
+    assert entries(world)[2:] == [("approved", "Glasfaser Nord", Decimal(6), "key:test-manager"),
+                                  ("approved", "Support", Decimal("7.5"), "key:test-manager"),
+                                  ("approved", "Messe", Decimal(8), "key:test-manager")]
     mine = employee.client.get("/staff/time-entries", params={"status": "approved"}).json()
     assert mine["total"] == 3
 
@@ -65,5 +65,5 @@ def test_started_by_an_api_key_the_week_is_recorded_for_the_key(world: World) ->
         {"date": MONDAY, "project": "Support", "hours": 4}]})
     world.complete(instance, "approve", "manager", {"approved": True})
     world.wait_state(instance, "completed")
-    assert entries(world, employee.name) == [("approved", "Support", Decimal(4), "management")]
+    assert entries(world, employee.name) == [("approved", "Support", Decimal(4), "key:test-manager")]
     assert entries(world, "someone-else") == []

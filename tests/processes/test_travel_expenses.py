@@ -55,7 +55,7 @@ def test_claim_without_receipt_is_corrected_approved_and_paid_out(world: World) 
     train["receipt"] = {"file_name": "ticket.pdf", "mime_type": "application/pdf", "content": ticket}
     employee.complete(world, instance, "enter", {**TRIP, "items": [hotel, train, per_diem]})
     task = world.task(instance, "approve", "manager")
-    assert task["candidateGroups"] == ["management"] and task["formKey"] == "travel-expenses-approval"
+    assert task["candidateGroups"] == ["management", "hr"] and task["formKey"] == "travel-expenses-approval"
     variables = world.instance(instance)["variables"]
     assert variables["total"] == "386.30" and "content" not in str(variables["items"])  # uploads not kept in state
     world.complete(instance, "approve", "manager", {"approved": True})
@@ -65,7 +65,7 @@ def test_claim_without_receipt_is_corrected_approved_and_paid_out(world: World) 
     world.wait_state(instance, "completed")
 
     row, items = claim(world)
-    assert (row.status, row.total, row.decided_by) == ("approved", Decimal("386.30"), "management")
+    assert (row.status, row.total, row.decided_by) == ("approved", Decimal("386.30"), "key:test-manager")
     assert [(i.category, i.amount, i.description) for i in items] == [
         ("hotel", Decimal("238.40"), "01.06.2027: Hotel Dom, 2 Nächte"),
         ("travel", Decimal("119.90"), "01.06.2027: Bahn Berlin–Köln"),
