@@ -8,10 +8,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crm.errors import DomainError
 from engine.assignment import NotPermitted
+from engine.database import Outage, outage_of
 from engine.errors import (
     Conflict,
     DeploymentError,
@@ -48,6 +50,21 @@ def problem(status: int, title: str, detail: str, kind: str, errors: list[dict[s
     if errors is not None:
         body["errors"] = errors
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+#: What a client is told when the database cannot serve, and when to try again (seconds).
+OUTAGES: dict[Outage, tuple[str, str, int]] = {
+    "busy": ("Database busy", "the database is busy with other work; try again in a moment", 2),
+    "unreachable": ("Database unavailable", "the database cannot be reached; try again shortly", 5),
+    "read-only": ("Database unavailable", "the database cannot be written to (read-only); an operator is needed",
+                  30),
+    "full": ("Database unavailable", "the database's disk is full; an operator is needed", 30),
+}
+
+
+def outage_problem(outage: Outage) -> JSONResponse:
+    title, detail, retry = OUTAGES[outage]
+    return problem(503, title, detail, f"database-{outage}", headers={"Retry-After": str(retry)})
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -102,6 +119,15 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(IdentityError)
     async def _identity(_request: Request, exc: IdentityError) -> JSONResponse:
         return problem(422, "Invalid request", str(exc), "validation", [{"field": exc.field, "message": str(exc)}])
+
+    @app.exception_handler(DBAPIError)
+    async def _database(_request: Request, exc: DBAPIError) -> JSONResponse:
+        outage = outage_of(exc)
+        if outage is None:
+            log.exception("unexpected database error", exc_info=exc)
+            return problem(500, "Internal error", "an unexpected error occurred; it has been logged", "internal")
+        log.warning("database %s: %s", outage, exc.orig)
+        return outage_problem(outage)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

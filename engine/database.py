@@ -2,20 +2,28 @@
 
 SQLite is the embedded single-machine default (WAL so readers never block the writer); PostgreSQL is the
 way to scale out. Everything else in the engine talks SQLAlchemy Core through ``Database``.
+
+On SQLite a unit of work begins ``BEGIN IMMEDIATE`` so two writers queue on the busy timeout instead of
+failing when one upgrades a read to a write; a ``read()`` begins a deferred transaction, which in WAL mode
+never waits for the writer, so one long step cannot make every page and health probe answer "locked".
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 DEFAULT_SQLITE_URL = "sqlite:///var/silverflow.db"
+#: How long a SQLite writer waits for the write lock before the request answers 503 (seconds).
+BUSY_SECONDS_VARIABLE = "SILVERFLOW_SQLITE_BUSY_SECONDS"
+_READ_ONLY = "silverflow_read_only"
 
 
 def utcnow() -> datetime:
@@ -35,7 +43,8 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
+        busy = float(os.environ.get(BUSY_SECONDS_VARIABLE, "10"))
+        engine = sa.create_engine(url, connect_args={"timeout": busy, "check_same_thread": False}, **kwargs)
 
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -46,15 +55,16 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy * 1000)}")
             cursor.close()
 
         @sa.event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+    # a server that is away must fail a connection attempt in seconds, not hang a request or a worker
+    return sa.create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5}, **kwargs)
 
 
 class Database:
@@ -72,8 +82,64 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
+        """A connection for queries only: on SQLite it never takes (or waits for) the write lock."""
         with self.engine.connect() as conn:
-            yield conn
+            yield conn.execution_options(**{_READ_ONLY: True})
+
+    def writable(self) -> bool:
+        """Whether writes can succeed now: an embedded file on a read-only mount, or a PostgreSQL standby,
+        still answers reads (so a plain query looks healthy) but refuses every write."""
+        if self.dialect == "sqlite":
+            path = self.engine.url.database or ""
+            if not path or path == ":memory:":
+                return True
+            file = Path(path)
+            return os.access(file.parent, os.W_OK) and (not file.exists() or os.access(file, os.W_OK))
+        with self.read() as conn:
+            return conn.exec_driver_sql("SHOW transaction_read_only").scalar() == "off"
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+#: Why the database cannot serve right now: a condition that clears by itself or by an operator.
+Outage = Literal["busy", "unreachable", "read-only", "full"]
+BUSY: Outage = "busy"
+UNREACHABLE: Outage = "unreachable"
+READ_ONLY: Outage = "read-only"
+FULL: Outage = "full"
+
+_SQLITE_OUTAGES: dict[str, Outage] = {
+    "SQLITE_BUSY": BUSY, "SQLITE_LOCKED": BUSY, "SQLITE_READONLY": READ_ONLY, "SQLITE_FULL": FULL,
+    "SQLITE_IOERR": UNREACHABLE, "SQLITE_CANTOPEN": UNREACHABLE}
+_TEXT_OUTAGES: tuple[tuple[str, Outage], ...] = (
+    ("locked", BUSY), ("readonly", READ_ONLY), ("read-only", READ_ONLY), ("disk is full", FULL),
+    ("no space left", FULL), ("disk i/o error", UNREACHABLE), ("unable to open", UNREACHABLE))
+
+
+def outage_of(exc: BaseException) -> Outage | None:
+    """Classify a database error that is not the caller's fault (lock timeout, server gone, disk full).
+
+    Callers answer those with "try again" (HTTP 503, a worker's back-off) instead of a crash; anything
+    else (an integrity error, a bad statement) is a bug and returns None.
+    """
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return None
+    if exc.connection_invalidated or isinstance(exc, sa.exc.InterfaceError):
+        return UNREACHABLE
+    original = exc.orig
+    name = getattr(original, "sqlite_errorname", None)
+    if name:
+        return next((outage for prefix, outage in _SQLITE_OUTAGES.items() if str(name).startswith(prefix)), None)
+    if type(original).__module__.startswith("psycopg"):
+        state = getattr(getattr(original, "diag", None), "sqlstate", None) or ""
+        # class 08 connection exceptions, 57P admin shutdown/crash, 53 insufficient resources, 55P03 lock timeout
+        if state.startswith(("08", "57P", "53")) or isinstance(exc, sa.exc.OperationalError) and not state:
+            return FULL if state.startswith("53") else UNREACHABLE
+        if state in ("55P03", "40P01"):
+            return BUSY
+        if state == "25006":
+            return READ_ONLY
+        return None
+    text = str(original).lower()
+    return next((outage for needle, outage in _TEXT_OUTAGES if needle in text), None)
