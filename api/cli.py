@@ -11,6 +11,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -247,25 +248,47 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _worker_processes(args: argparse.Namespace, settings: Settings) -> int:
-    """One worker process per unit of concurrency: Spiff is CPU-bound and not thread-safe."""
+    """One worker process per unit of concurrency (Spiff is CPU-bound and not thread-safe), supervised:
+    a child that dies is started again, and the children die with this process even on kill -9."""
     command = [sys.executable, "-m", "api.cli", "--database-url", settings.database_url, "worker",
                "--interval", str(args.interval), "--lock-seconds", str(args.lock_seconds)]
-    children = [subprocess.Popen(command, cwd=PROJECT_ROOT) for _ in range(args.concurrency)]
+    stopping = threading.Event()
+
+    def spawn() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(command, cwd=PROJECT_ROOT, preexec_fn=_die_with_parent)
+
+    children = [spawn() for _ in range(args.concurrency)]
 
     def stop(*_: object) -> None:
+        stopping.set()
         for child in children:
             child.terminate()
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        return max(child.wait() for child in children)
+        while not stopping.wait(0.5):
+            for index, child in enumerate(children):
+                if child.poll() is not None:
+                    print(f"worker process {child.pid} exited with {child.returncode}; starting another",
+                          file=sys.stderr, flush=True)
+                    children[index] = spawn()
     except KeyboardInterrupt:
         stop()
-        return max(child.wait() for child in children)
+    return max(child.wait() for child in children)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux to send SIGTERM when the supervising parent dies."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="silverflow", description="Silverflow BPM platform")
+    from .worker import LEASE_SECONDS
+
     parser.add_argument("--database-url", help="overrides SILVERFLOW_DATABASE_URL")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -279,7 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run due jobs: service tasks, timers, timer starts")
     worker.add_argument("--interval", type=float, default=0.05, help="idle poll interval in seconds")
     worker.add_argument("--concurrency", type=int, default=1, help="worker processes to start")
-    worker.add_argument("--lock-seconds", type=float, default=60.0, help="how long a claimed job stays locked")
+    worker.add_argument("--lock-seconds", type=float, default=LEASE_SECONDS,
+                        help="lease of a claimed job; a live worker renews it, a dead one's jobs return after it")
     worker.add_argument("--once", action="store_true", help="run one batch of due jobs and exit")
     worker.set_defaults(func=cmd_worker)
 

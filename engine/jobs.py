@@ -1,6 +1,6 @@
 """Jobs: claiming due work, running connectors outside any transaction, completing, retrying, incidents.
 
-A worker claims a batch of due jobs in one short transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; a
+A worker claims a batch of due jobs (timers first) in one short transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; a
 compare-and-set update on SQLite, whose writers are serialised), sets a lock expiry, runs each connector
 with no transaction open, and completes the service task in a new transaction under the instance's
 optimistic lock. On a conflict it retries the completion, never the connector call. A dead worker's lock
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .runtime import Engine
 
 RUNNABLE_KINDS = (SERVICE_JOB, TIMER_JOB, START_TIMER_JOB, WEBHOOK_JOB)
+TIMER_KINDS = (TIMER_JOB, START_TIMER_JOB)
 COMPLETION_ATTEMPTS = 10
 
 
@@ -90,8 +91,10 @@ class JobExecutor:
         now = now or utcnow()
         due = sa.or_(sa.and_(job.c.state == "pending", job.c.due_at <= now),
                      sa.and_(job.c.state == "running", job.c.lock_expires_at < now))
+        # due timers first: an SLA escalation must not wait behind a queue of earlier service calls
+        timers_first = sa.case((job.c.kind.in_(TIMER_KINDS), 0), else_=1)
         candidates = sa.select(job.c.id).where(job.c.kind.in_(kinds or RUNNABLE_KINDS)).where(due) \
-            .order_by(job.c.due_at).limit(limit)
+            .order_by(timers_first, job.c.due_at).limit(limit)
         if exclude:
             candidates = candidates.where(job.c.id.not_in(list(exclude)))
         if self.engine.db.dialect == "postgresql":
@@ -227,13 +230,38 @@ class JobExecutor:
                     self.engine._signal_jobs(conn)
 
 
-def heartbeat(conn: Connection, worker_id: str, host: str, pid: int, started_at: datetime) -> None:
+def heartbeat(conn: Connection, worker_id: str, host: str, pid: int, started_at: datetime,
+              held: Collection[str] = (), lease_seconds: float = 0.0) -> None:
+    """Record that a worker lives, and extend the lock of the jobs it ``held`` (claimed, not yet finished).
+
+    The renewal is what lets a lock be short: a live worker keeps a long call's job, while the jobs of a
+    worker that died are free again one lease after its last beat.
+    """
     now = utcnow()
     updated = conn.execute(worker_heartbeat.update().where(worker_heartbeat.c.id == worker_id)
                            .values(last_seen=now)).rowcount
     if not updated:
         conn.execute(worker_heartbeat.insert().values(id=worker_id, host=host, pid=pid, started_at=started_at,
                                                       last_seen=now))
+    if held:
+        # only the jobs in hand: one whose run broke off (say, the database went away) must expire and return
+        conn.execute(job.update().where(job.c.id.in_(list(held))).where(job.c.lock_owner == worker_id)
+                     .where(job.c.state == "running")
+                     .values(lock_expires_at=now + timedelta(seconds=lease_seconds)))
+
+
+def next_due(engine: Engine) -> datetime | None:
+    """When the earliest pending job falls due: how long an idle worker may sleep."""
+    with engine.db.read() as conn:
+        value = conn.execute(sa.select(sa.func.min(job.c.due_at)).where(job.c.state == "pending")).scalar()
+    return as_utc(value)
+
+
+def owns(engine: Engine, job_id: str, worker_id: str) -> bool:
+    """Whether a claimed job is still this worker's to run (its lease may have run out meanwhile)."""
+    with engine.db.read() as conn:
+        row = conn.execute(sa.select(job.c.state, job.c.lock_owner).where(job.c.id == job_id)).first()
+    return row is not None and row.state == "running" and row.lock_owner == worker_id
 
 
 def list_jobs(conn: Connection, state: str | None = None, instance_id: str | None = None,
