@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -196,10 +196,11 @@ class MeOut(Camel):
 
 
 class HealthOut(Camel):
-    status: str
+    status: Literal["ok", "degraded"]
     database: str
     process_definitions: int
     worker_heartbeat_age_seconds: float | None
+    problems: list[str] = Field(default_factory=list, description="what makes the service degraded (503)")
 
 
 class WebhookIn(Camel):

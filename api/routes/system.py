@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
@@ -12,18 +12,32 @@ from ..identity import Identity, LoginLimiter, Principal
 from ..models import HealthOut, LoginIn, MeOut
 from ..problems import ApiProblem
 from ..security import SESSION_COOKIE, require
+from ..worker import STALE_HEARTBEAT_SECONDS
 from .definitions import engine_of
 
 router = APIRouter(tags=["system"])
 
 
-@router.get("/health", response_model=HealthOut)
-def health(request: Request, _p: Annotated[Principal, Depends(require())]) -> HealthOut:
+DEGRADED: dict[int | str, dict[str, Any]] = {503: {
+    "model": HealthOut,
+    "description": "degraded: the database refuses writes or no worker runs (an unreachable database answers a 503 "
+                   "problem)"}}
+
+
+@router.get("/health", response_model=HealthOut, responses=DEGRADED)
+def health(request: Request, response: Response, _p: Annotated[Principal, Depends(require())]) -> HealthOut:
     engine = engine_of(request)
     with engine.db.read() as conn:
         definitions = engine.repository.count_keys(conn)
     age = engine.worker_heartbeat_age()
-    return HealthOut(status="ok", database=engine.db.dialect, process_definitions=definitions,
+    problems = [] if engine.db.writable() else ["the database refuses writes (read-only)"]
+    if age is not None and age > STALE_HEARTBEAT_SECONDS:
+        problems.append(f"no worker heartbeat for {age:.0f} s: jobs and timers are not running")
+    if problems:
+        response.status_code = 503
+        response.headers["Retry-After"] = "5"
+    return HealthOut(status="degraded" if problems else "ok", database=engine.db.dialect,
+                     process_definitions=definitions, problems=problems,
                      worker_heartbeat_age_seconds=None if age is None else round(age, 1))
 
 
