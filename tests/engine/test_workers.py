@@ -7,15 +7,12 @@ crash, but only with the same key.
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -27,46 +24,9 @@ from engine.database import Database
 from engine.runtime import Engine
 from engine.schema import process_instance
 from tests.engine.conftest import bpmn
+from tests.support.counting_server import CountingServer
 
 ROOT = Path(__file__).parents[2]
-
-
-class CountingServer:
-    def __init__(self, delay: float = 0.0) -> None:
-        self.calls: Counter[str] = Counter()
-        self.effects: set[str] = set()
-        self.lock = threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                key = self.headers.get("Idempotency-Key", "")
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                time.sleep(delay)
-                with outer.lock:
-                    outer.calls[key] += 1
-                    outer.effects.add(key)
-                body = json.dumps({"key": key}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/effects"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> CountingServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
