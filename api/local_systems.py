@@ -1,6 +1,9 @@
 """The external systems of a one-machine installation (``make run``): an SMTP sink writing ``var/outbox``, the
 domain registrar and the hardware supplier simulators, each on loopback at the port the connectors default to.
 
+The simulators' loopback ports are allowed for outbound calls (``http.request``) while they run, so a designer
+can try a process against them; the outbound policy denies loopback otherwise (``connectors.outbound``).
+
 A real installation points ``SILVERFLOW_SMTP_*``, ``SILVERFLOW_REGISTRAR_*`` and ``SILVERFLOW_SUPPLIER_*`` at its
 systems and serves without ``--local-systems``.
 """
@@ -10,6 +13,7 @@ from __future__ import annotations
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
+from connectors import outbound
 from connectors.simulators import registrar, supplier
 from connectors.smtp_sink import outbox_dir, start_sink
 
@@ -42,5 +46,8 @@ def start_local_systems(callback_url: str, callback_token: str) -> LocalSystems:
         starting.enter_context(serve_app(supplier.create_app(
             "demo-supplier-key", callback_url=callback_url, callback_token=callback_token, ship_after_seconds=30.0),
             SUPPLIER_PORT))
+        local = [f"127.0.0.1:{REGISTRAR_PORT}", f"127.0.0.1:{SUPPLIER_PORT}"]
+        outbound.allow(*local)
+        starting.callback(outbound.disallow, *local)
         systems.running = starting.pop_all()
     return systems

@@ -3,6 +3,7 @@
 Receivers check ``X-Silverflow-Signature: sha256=<hex>`` with their secret; ``X-Silverflow-Delivery`` is
 the same for every retry of one delivery, so a receiver can drop duplicates. Any non-2xx answer is a
 technical failure: the job retries with back-off and, when retries are exhausted, becomes an incident.
+The URL passes the outbound policy (``connectors.outbound``) at registration and again at each delivery.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import hmac
 import json
 from typing import Any
 
-import httpx
 from pydantic import BaseModel, Field
 
+from .outbound import check_url, client
 from .registry import ConnectorContext, Registry
 
 SIGNATURE_HEADER = "X-Silverflow-Signature"
@@ -36,9 +37,11 @@ def sign(secret: str, body: bytes) -> str:
 def deliver(params: WebhookParams, context: ConnectorContext) -> dict[str, Any]:
     """Sends one signed delivery; raises for transport errors and non-2xx answers (so the job retries)."""
     body = json.dumps(params.body, separators=(",", ":"), sort_keys=True).encode()
-    response = httpx.post(params.url, content=body, timeout=params.timeout, headers={
-        "Content-Type": "application/json", SIGNATURE_HEADER: sign(params.secret, body),
-        "X-Silverflow-Event": params.event, "X-Silverflow-Delivery": params.delivery})
+    check_url(params.url)
+    with client(params.timeout) as http:
+        response = http.post(params.url, content=body, headers={
+            "Content-Type": "application/json", SIGNATURE_HEADER: sign(params.secret, body),
+            "X-Silverflow-Event": params.event, "X-Silverflow-Delivery": params.delivery})
     response.raise_for_status()
     return {"status": response.status_code}
 

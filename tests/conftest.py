@@ -16,6 +16,11 @@ from tests.support.pgcluster import PostgresUnavailable, postgres_cluster
 
 BACKENDS = ["sqlite", "postgresql"]
 
+# The suite's external systems are real servers on loopback (HTTP partners, webhook receivers, simulators), which
+# the outbound policy denies by default (connectors/outbound.py): allow loopback explicitly, for this process and
+# the worker/server subprocesses tests start. Tests of the policy itself override it with monkeypatch.
+os.environ.setdefault("SILVERFLOW_OUTBOUND_ALLOW", "127.0.0.1,::1,localhost")
+
 
 @pytest.fixture(scope="session")
 def sqlite_factory(tmp_path_factory: pytest.TempPathFactory) -> SqliteFactory:

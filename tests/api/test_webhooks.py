@@ -106,3 +106,26 @@ def test_subscription_validation(api: Api) -> None:
     assert bad.status_code == 400 and "nope" in bad.json()["detail"]
     assert api.client("sales").get("/webhooks").status_code == 403
     assert client.delete("/webhooks/unknown").status_code == 404
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8000/api/v1/deployments", "http://localhost/x",
+                                 "http://169.254.169.254/latest/meta-data/", "http://10.0.0.5/hook",
+                                 "http://[::1]:8080/hook", "http://0.0.0.0/hook"])
+def test_internal_webhook_urls_are_refused_with_422(api: Api, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SILVERFLOW_OUTBOUND_ALLOW")  # the suite allows loopback for its receivers
+    answer = api.client("integration").post("/webhooks", json={"url": url, "events": ["task.created"]})
+    assert answer.status_code == 422
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert answer.json()["errors"][0]["field"] == "url"
+    assert "not allowed" in answer.json()["detail"] and "SILVERFLOW_OUTBOUND_ALLOW" in answer.json()["detail"]
+    assert api.client("integration").get("/webhooks").json() == []
+
+
+def test_an_allowed_internal_receiver_may_subscribe(api: Api, receiver: Receiver,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    port = receiver.url.split(":")[2].split("/")[0]
+    monkeypatch.setenv("SILVERFLOW_OUTBOUND_ALLOW", f"127.0.0.1:{port}")
+    client = api.client("integration")
+    assert client.post("/webhooks", json={"url": receiver.url, "events": ["task.created"]}).status_code == 201
+    other = "http://127.0.0.1:1/elsewhere"
+    assert client.post("/webhooks", json={"url": other, "events": ["task.created"]}).status_code == 422
