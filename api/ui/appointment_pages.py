@@ -22,7 +22,7 @@ from crm.errors import DomainError
 from engine.errors import NotFound
 
 from ..identity import Principal
-from .rendering import checked_form, page_engine, render, require_user
+from .rendering import PageForm, checked_form, page_engine, render, require_user
 
 router = APIRouter(include_in_schema=False)
 
@@ -196,9 +196,9 @@ class _Refused(Exception):
 
 
 @router.post("/appointments/new", response_model=None)
-async def book_appointment(request: Request) -> Response:
+def book_appointment(request: Request, form: PageForm) -> Response:
     user = require_user(request, *WRITERS)
-    form = await checked_form(request, user)
+    checked_form(request, user, form)
     values = {name: _text(form, name) for name in FORM_FIELDS}
     try:
         with page_engine(request).db.transaction() as conn:

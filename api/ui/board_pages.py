@@ -25,7 +25,7 @@ from engine.errors import NotFound
 
 from ..identity import Principal
 from .i18n import language_of, translations
-from .rendering import checked_form, page_engine, render, require_user
+from .rendering import PageForm, checked_form, page_engine, render, require_user
 
 router = APIRouter(include_in_schema=False)
 
@@ -141,10 +141,10 @@ def board(request: Request, group: str = "", priority: str = "", mine: bool = Fa
 
 
 @router.post("/service-desk/problems", response_model=None)
-async def group_into_problem(request: Request) -> Response:
+def group_into_problem(request: Request, form: PageForm) -> Response:
     """Checked incidents of the board become one new problem (all or nothing)."""
     user = require_user(request, *WRITERS)
-    form = await checked_form(request, user)
+    checked_form(request, user, form)
     title = _text(form, "title")
     raw_ids = [str(v) for v in form.getlist("incident_ids")]
     selected = {int(v) for v in raw_ids if v.isdigit()}
@@ -236,11 +236,11 @@ def _capture_errors(request: Request, conn: Connection, values: dict[str, str]) 
 
 
 @router.post("/service-desk/incidents/new", response_model=None)
-async def capture_incident(request: Request) -> Response:
+def capture_incident(request: Request, form: PageForm) -> Response:
     """An incident taken on the phone starts the ``incident`` process (origin ``phone``): it records the incident
     with the SLA deadlines of the account's class, routes it and puts its task into the group's inbox."""
     user = require_user(request, *WRITERS)
-    form = await checked_form(request, user)
+    checked_form(request, user, form)
     values = {name: _text(form, name) for name in ("account", "contact_id", "category", "impact", "urgency",
                                                    "summary", "description")}
     engine = page_engine(request)
@@ -276,10 +276,10 @@ def _refusal(request: Request, current: str, target: str) -> str:
 
 
 @router.post("/service-desk/incidents/{incident_id}/status", response_model=None)
-async def change_incident_status(request: Request, incident_id: str) -> Response:
+def change_incident_status(request: Request, incident_id: str, form: PageForm) -> Response:
     """Only the transitions crm allows; a refused one is explained on the page (409), nothing is written."""
     user = require_user(request, *WRITERS)
-    form = await checked_form(request, user)
+    checked_form(request, user, form)
     number = _parse_id(incident_id, "Störung")
     target, resolution = _text(form, "status"), _text(form, "resolution")
     values = {"status": target, "resolution": resolution}
@@ -315,10 +315,10 @@ async def change_incident_status(request: Request, incident_id: str) -> Response
 
 
 @router.post("/service-desk/incidents/{incident_id}/assign", response_model=None)
-async def assign(request: Request, incident_id: str) -> Response:
+def assign(request: Request, incident_id: str, form: PageForm) -> Response:
     """Route to a group (and person): the transition into ``assigned``, or a re-routing while assigned."""
     user = require_user(request, *WRITERS)
-    form = await checked_form(request, user)
+    checked_form(request, user, form)
     number = _parse_id(incident_id, "Störung")
     group, person = _text(form, "group"), _text(form, "assignee")
     values = {"group": group, "assignee": person}
@@ -345,10 +345,10 @@ async def assign(request: Request, incident_id: str) -> Response:
 
 
 @router.post("/service-desk/incidents/{incident_id}/log", response_model=None)
-async def add_log(request: Request, incident_id: str) -> Response:
+def add_log(request: Request, incident_id: str, form: PageForm) -> Response:
     """A public or internal log entry; htmx swaps only the log section (``hx-select``), plain forms redirect."""
     user = require_user(request, *WRITERS)
-    form = await checked_form(request, user)
+    checked_form(request, user, form)
     number = _parse_id(incident_id, "Störung")
     text, visibility = _text(form, "text"), _text(form, "visibility") or "internal"
     htmx = request.headers.get("HX-Request") == "true"
@@ -392,10 +392,10 @@ def problem_page(request: Request, problem_id: str) -> HTMLResponse:
 
 
 @router.post("/service-desk/problems/{problem_id}", response_model=None)
-async def edit_problem(request: Request, problem_id: str) -> Response:
+def edit_problem(request: Request, problem_id: str, form: PageForm) -> Response:
     """Root cause and workaround, while the problem is open."""
     user = require_user(request, *WRITERS)
-    form = await checked_form(request, user)
+    checked_form(request, user, form)
     number = _parse_id(problem_id, "Problem")
     values = {"root_cause": _text(form, "root_cause"), "workaround": _text(form, "workaround")}
     try:
@@ -410,10 +410,10 @@ async def edit_problem(request: Request, problem_id: str) -> Response:
 
 
 @router.post("/service-desk/problems/{problem_id}/resolve", response_model=None)
-async def resolve_problem(request: Request, problem_id: str) -> Response:
+def resolve_problem(request: Request, problem_id: str, form: PageForm) -> Response:
     """Resolving the problem resolves every still-open incident linked to it, in one transaction."""
     user = require_user(request, *WRITERS)
-    form = await checked_form(request, user)
+    checked_form(request, user, form)
     number = _parse_id(problem_id, "Problem")
     resolution = _text(form, "resolution")
     try:

@@ -36,6 +36,7 @@ from .rendering import (
     ROOT,
     LoginRequired,
     PageForbidden,
+    PageForm,
     checked_form,
     current_user,
     page_engine,
@@ -55,8 +56,7 @@ def login_page(request: Request, next: str = "/") -> HTMLResponse:  # noqa: A002
 
 
 @router.post("/login", response_model=None)
-async def login_submit(request: Request) -> Response:
-    form = await request.form()
+def login_submit(request: Request, form: PageForm) -> Response:
     username, password = str(form.get("username", "")), str(form.get("password", ""))
     next_path = str(form.get("next", "/"))
     next_path = next_path if next_path.startswith("/") and not next_path.startswith("//") else "/"
@@ -80,9 +80,9 @@ async def login_submit(request: Request) -> Response:
 
 
 @router.post("/logout", response_model=None)
-async def logout(request: Request) -> Response:
+def logout(request: Request, form: PageForm) -> Response:
     principal = current_user(request)
-    await checked_form(request, principal)
+    checked_form(request, principal, form)
     with page_engine(request).db.transaction() as conn:
         request.app.state.identity.close_session(conn, request.cookies.get(SESSION_COOKIE, ""))
     response = RedirectResponse("/login", status_code=303)
@@ -161,9 +161,9 @@ def inbox(request: Request, process: str = "", business_key: str = "", mine: boo
 
 
 @router.post("/tasks/{task_id}/claim", response_class=HTMLResponse)
-async def claim(request: Request, task_id: str) -> HTMLResponse:
+def claim(request: Request, task_id: str, form: PageForm) -> HTMLResponse:
     user = require_user(request)
-    await checked_form(request, user)
+    checked_form(request, user, form)
     task = page_engine(request).get_task(task_id)
     if not access.may_read_task(request, user, task):
         raise PageForbidden()
@@ -176,9 +176,9 @@ async def claim(request: Request, task_id: str) -> HTMLResponse:
 
 
 @router.post("/tasks/{task_id}/unclaim", response_class=HTMLResponse)
-async def unclaim(request: Request, task_id: str) -> HTMLResponse:
+def unclaim(request: Request, task_id: str, form: PageForm) -> HTMLResponse:
     user = require_user(request)
-    await checked_form(request, user)
+    checked_form(request, user, form)
     task = page_engine(request).get_task(task_id)
     if task.assignee not in (None, user.name) and not user.has("manager"):
         raise PageForbidden()
@@ -206,9 +206,9 @@ def task_form(request: Request, task_id: str) -> HTMLResponse:
 
 
 @router.post("/tasks/{task_id}", response_model=None)
-async def complete_task(request: Request, task_id: str) -> Response:
+def complete_task(request: Request, task_id: str, form: PageForm) -> Response:
     user = require_user(request)
-    form = await checked_form(request, user)
+    checked_form(request, user, form)
     engine = page_engine(request)
     schema = engine.task_form(task_id)
     data = parse_submission(schema, form)
@@ -274,9 +274,9 @@ def instance_view(request: Request, instance_id: str, cursor: str = "") -> HTMLR
 
 
 @router.post("/instances/{instance_id}/cancel", response_model=None)
-async def cancel_instance(request: Request, instance_id: str) -> Response:
+def cancel_instance(request: Request, instance_id: str, form: PageForm) -> Response:
     user = require_user(request, "manager")
-    form = await checked_form(request, user)
+    checked_form(request, user, form)
     access.visible_instance(request, user, instance_id)
     page_engine(request).cancel(instance_id, str(form.get("reason") or "") or None, user=user.name)
     return RedirectResponse(f"/instances/{instance_id}", status_code=303)
@@ -307,9 +307,9 @@ def customer(request: Request, account_id: int) -> HTMLResponse:
 
 
 @router.post("/customers/{account_id}/start", response_model=None)
-async def start_for_customer(request: Request, account_id: int) -> Response:
+def start_for_customer(request: Request, account_id: int, form: PageForm) -> Response:
     user = require_user(request, "clerk", "manager")
-    form = await checked_form(request, user)
+    checked_form(request, user, form)
     engine = page_engine(request)
     with engine.db.read() as conn:
         number = crm_queries.account_360(conn, account_id).account["number"]
@@ -334,9 +334,9 @@ def incidents(request: Request) -> HTMLResponse:
 
 
 @router.post("/incidents/{job_id}/retry", response_model=None)
-async def retry_incident(request: Request, job_id: str) -> Response:
+def retry_incident(request: Request, job_id: str, form: PageForm) -> Response:
     user = require_user(request, "manager")
-    await checked_form(request, user)
+    checked_form(request, user, form)
     page_engine(request).retry_job(job_id)
     return RedirectResponse("/incidents", status_code=303)
 

@@ -36,7 +36,7 @@ from engine.queries import InstanceFilter
 from ..headers import download_headers
 from ..identity import Principal
 from .i18n import language_of, translations
-from .rendering import checked_form, page_engine, render, require_user
+from .rendering import PageForm, checked_form, page_engine, render, require_user
 
 router = APIRouter(include_in_schema=False)
 
@@ -283,20 +283,20 @@ def catalogue(request: Request, q: str = "") -> HTMLResponse:
 
 
 @router.post("/quotes/preview", response_class=HTMLResponse)
-async def preview(request: Request) -> HTMLResponse:
+def preview(request: Request, form: PageForm) -> HTMLResponse:
     """The totals box for the positions as they are in the form (and each row's total, out of band)."""
     user = require_user(request, *SELLERS)
-    form = await checked_form(request, user)
+    checked_form(request, user, form)
     with page_engine(request).db.read() as conn:
         builder, _inputs = _evaluate(request, conn, _posted_lines(form))
     return _page(request, "_quote_totals.html", user=user, builder=builder, oob=True)
 
 
 @router.post("/quotes/positions", response_class=HTMLResponse)
-async def positions(request: Request) -> HTMLResponse:
+def positions(request: Request, form: PageForm) -> HTMLResponse:
     """The positions table after adding a product (``add``) or removing a row (``remove``)."""
     user = require_user(request, *SELLERS)
-    form = await checked_form(request, user)
+    checked_form(request, user, form)
     add, remove = form.get("add"), form.get("remove")
     with page_engine(request).db.read() as conn:
         builder, _inputs = _evaluate(request, conn, _posted_lines(form), add=str(add) if add is not None else None,
@@ -312,9 +312,9 @@ def _checked_builder(request: Request, conn: Connection, form: Any) -> tuple[Bui
 
 
 @router.post("/customers/{account_id}/quotes", response_model=None)
-async def create_quote(request: Request, account_id: int) -> Response:
+def create_quote(request: Request, account_id: int, form: PageForm) -> Response:
     user = require_user(request, *SELLERS)
-    form = await checked_form(request, user)
+    checked_form(request, user, form)
     engine = page_engine(request)
     valid_text, contact_text = str(form.get("valid_until") or ""), str(form.get("contact_id") or "")
     with engine.db.read() as conn:
@@ -383,10 +383,10 @@ def _default_description(conn: Connection, line: dict[str, Any]) -> bool:
 
 
 @router.post("/quotes/{quote_id}/edit", response_model=None)
-async def save_positions(request: Request, quote_id: int) -> Response:
+def save_positions(request: Request, quote_id: int, form: PageForm) -> Response:
     """Replace the positions of a draft (PUT semantics through ``crm.quotes.update_positions``)."""
     user = require_user(request, *SELLERS)
-    form = await checked_form(request, user)
+    checked_form(request, user, form)
     engine = page_engine(request)
     with engine.db.read() as conn:
         quote_row = _get_quote(conn, quote_id)
@@ -449,10 +449,10 @@ def show_quote(request: Request, quote_id: int, acquisition: str = "") -> HTMLRe
 
 
 @router.post("/quotes/{quote_id}/send", response_model=None)
-async def send_quote(request: Request, quote_id: int) -> Response:
+def send_quote(request: Request, quote_id: int, form: PageForm) -> Response:
     """Mark the quote sent; a running acquisition process of the customer is only pointed to, not advanced."""
     user = require_user(request, *SELLERS)
-    await checked_form(request, user)
+    checked_form(request, user, form)
     engine = page_engine(request)
     try:
         with engine.db.transaction() as conn:
@@ -477,11 +477,11 @@ async def send_quote(request: Request, quote_id: int) -> Response:
 
 
 @router.post("/quotes/{quote_id}/request-approval", response_model=None)
-async def request_approval(request: Request, quote_id: int) -> Response:
+def request_approval(request: Request, quote_id: int, form: PageForm) -> Response:
     """Ask management to approve the draft's discount: the message starts the approval process, whose step
     records the decision on the quote (a second click while one is running starts nothing)."""
     user = require_user(request, *SELLERS)
-    await checked_form(request, user)
+    checked_form(request, user, form)
     engine = page_engine(request)
     with engine.db.read() as conn:
         quote_row = _get_quote(conn, quote_id)
@@ -502,10 +502,10 @@ async def request_approval(request: Request, quote_id: int) -> Response:
 
 
 @router.post("/quotes/{quote_id}/revise", response_model=None)
-async def revise_quote(request: Request, quote_id: int) -> Response:
+def revise_quote(request: Request, quote_id: int, form: PageForm) -> Response:
     """A new draft version of a sent quote (valid for another 30 days at least), shown right away."""
     user = require_user(request, *SELLERS)
-    await checked_form(request, user)
+    checked_form(request, user, form)
     engine = page_engine(request)
     try:
         with engine.db.transaction() as conn:
@@ -609,9 +609,9 @@ def new_product(request: Request) -> HTMLResponse:
 
 
 @router.post("/products/new", response_model=None)
-async def create_product(request: Request) -> Response:
+def create_product(request: Request, form: PageForm) -> Response:
     user = require_user(request, "manager")
-    form = await checked_form(request, user)
+    checked_form(request, user, form)
     typed, changes, errors = _product_values(request, form, new=True)
     if not errors:
         data = crm_products.ProductInput(code=typed["code"], name=changes["name"], category=changes["category"],
@@ -647,9 +647,9 @@ def edit_product(request: Request, product_id: int) -> HTMLResponse:
 
 
 @router.post("/products/{product_id}/edit", response_model=None)
-async def save_product(request: Request, product_id: int) -> Response:
+def save_product(request: Request, product_id: int, form: PageForm) -> Response:
     user = require_user(request, "manager")
-    form = await checked_form(request, user)
+    checked_form(request, user, form)
     typed, changes, errors = _product_values(request, form, new=False)
     with page_engine(request).db.read() as conn:
         code = conn.execute(sa.select(product.c.code).where(product.c.id == product_id)).scalar_one_or_none()

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from babel.numbers import format_currency
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
+from starlette.datastructures import FormData
 
 from crm.accounts import display_name
 from engine.database import utcnow
@@ -75,8 +76,18 @@ def require_user(request: Request, *roles: str) -> Principal:
     return principal
 
 
-async def checked_form(request: Request, principal: Principal) -> Any:
-    form = await request.form()
+async def submitted_form(request: Request) -> FormData:
+    """Read a posted form on the event loop, so that the page handler can be a plain ``def``: FastAPI runs
+    those in its threadpool, and their engine and database work never stalls other requests."""
+    return await request.form()
+
+
+#: A page handler's parameter for its posted form (read before the handler runs).
+PageForm = Annotated[FormData, Depends(submitted_form)]
+
+
+def checked_form(request: Request, principal: Principal, form: FormData) -> FormData:
+    """The form, if it carries the session's CSRF token (field or header); else the page is forbidden."""
     if form.get("csrf_token") != principal.csrf_token and request.headers.get("X-CSRF-Token") != principal.csrf_token:
         raise PageForbidden()
     return form

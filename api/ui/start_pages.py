@@ -9,13 +9,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from engine.errors import Conflict, InvalidState, NotFound
 from engine.repository import LoadedDefinition
 
 from ..identity import Principal
-from .rendering import checked_form, page_engine, render, require_user
+from .rendering import PageForm, checked_form, page_engine, render, require_user
 
 router = APIRouter(include_in_schema=False)
 
@@ -74,15 +73,10 @@ def start_page(request: Request) -> HTMLResponse:
 
 
 @router.post("/start", response_model=None)
-async def start_process(request: Request) -> Response:
+def start_process(request: Request, form: PageForm) -> Response:
     """Start through the engine service the REST start uses; land on the first form when it is the user's."""
     user = require_user(request, *STARTERS)
-    form = await checked_form(request, user)
-    # The form is read on the event loop; the start runs the engine (and the database) in the threadpool.
-    return await run_in_threadpool(_start, request, user, dict(form))
-
-
-def _start(request: Request, user: Principal, form: dict[str, Any]) -> Response:
+    checked_form(request, user, form)
     key = str(form.get("process") or "")
     business_key = str(form.get("business_key") or "").strip()
     values = {"process": key, "business_key": business_key}
