@@ -19,7 +19,8 @@ import sqlalchemy as sa
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Connection, Engine
 
-from crm import accounts, activities, credit, orders, production, quotes, service_desk
+from crm import accounts, activities, credit, orders, production, quotes, service_desk, sla
+from crm.business_calendar import office_calendar
 from crm.errors import DomainError
 from crm.schema import order, quote_position
 
@@ -84,7 +85,7 @@ class LogActivity(BaseModel):
 
 
 class OpenIncident(BaseModel):
-    account_id: int
+    account_id: int | None = Field(default=None, description="none for a mail from an unknown sender (triage)")
     summary: str
     impact: str
     urgency: str
@@ -92,14 +93,18 @@ class OpenIncident(BaseModel):
     contact_id: int | None = None
     category: str | None = None
     description: str | None = None
+    reporter_email: str | None = None
 
 
 class IncidentAction(BaseModel):
     incident_id: int
-    action: str = Field(description="assign, pending, resolve, close or reopen")
+    action: str = Field(description="assign, pending, resume, resolve, close, reopen or attach")
     group: str | None = None
     assignee: str | None = None
     resolution: str | None = None
+    by_person: bool = Field(default=False, description="a person's decision (counts as the first response)")
+    account_id: int | None = Field(default=None, description="attach: the account triage found")
+    contact_id: int | None = None
 
 
 class IncidentLog(BaseModel):
@@ -107,6 +112,12 @@ class IncidentLog(BaseModel):
     text: str
     public: bool = False
     author: str = "silverflow"
+    by_agent: bool = Field(default=False, description="an agent's entry counts as the first response")
+
+
+class WorkingDeadline(BaseModel):
+    working_days: int = Field(default=0, ge=0, le=366)
+    working_hours: float = Field(default=0, ge=0, le=24 * 366)
 
 
 class CreateProblem(BaseModel):
@@ -226,13 +237,13 @@ class CrmActions:
             incident_id = service_desk.open_incident(
                 conn, params.account_id, params.summary, impact=params.impact, urgency=params.urgency,
                 origin=params.origin, contact_id=params.contact_id, category=params.category,
-                description=params.description, now=self.clock())
+                description=params.description, reporter_email=params.reporter_email, now=self.clock())
             return self._incident(conn, incident_id)
 
     def _incident(self, conn: Connection, incident_id: int) -> dict[str, Any]:
         row = service_desk.get_incident(conn, incident_id)
-        opened, due = row.opened_at, row.resolution_due
-        escalate = opened + timedelta(seconds=(due - opened).total_seconds() * ESCALATION_SHARE)
+        due = row.resolution_due
+        escalate = sla.escalation_at(service_desk.sla_class_of(conn, row), str(row.priority), due, ESCALATION_SHARE)
         return {"incident_id": row.id, "number": row.number, "status": row.status, "priority": row.priority,
                 "category": row.category, "account_id": row.account_id, "contact_id": row.contact_id,
                 "response_due": _iso(row.response_due), "resolution_due": _iso(due), "escalate_at": _iso(escalate),
@@ -241,24 +252,33 @@ class CrmActions:
     def incident_action(self, params: IncidentAction, context: ConnectorContext) -> dict[str, Any]:
         """One status step of the incident; repeating the step it already made is a no-op, and assigning an
         assigned incident routes it on (a reopened incident is routed again)."""
-        target = {"assign": "assigned", "pending": "pending", "resolve": "resolved", "close": "closed",
-                  "reopen": "assigned"}.get(params.action)
+        target = {"assign": "assigned", "pending": "pending", "resume": "assigned", "resolve": "resolved",
+                  "close": "closed", "reopen": "assigned", "attach": "attach"}.get(params.action)
         if target is None:
             raise BusinessError("CrmRejected", f"action: unknown incident action {params.action!r}")
         now = self.clock()
         with self._transaction() as conn:
             current = service_desk.get_incident(conn, params.incident_id)
-            if current.status != target or params.action == "assign":
+            if current.status != target or params.action in ("assign", "attach"):
                 self._apply(conn, params, now)
             return self._incident(conn, params.incident_id)
 
     @staticmethod
     def _apply(conn: Connection, params: IncidentAction, now: datetime) -> None:
-        if params.action in ("assign", "reopen"):
+        if params.action == "assign":
             service_desk.route_incident(conn, params.incident_id, params.group or "servicedesk", params.assignee,
-                                        now)
+                                        now, by_person=params.by_person)
+        elif params.action == "reopen":
+            service_desk.reopen_incident(conn, params.incident_id, params.group or "servicedesk", params.assignee,
+                                         now)
+        elif params.action == "attach":
+            if params.account_id is None:
+                raise DomainError("account_id", "attach needs the account_id triage found")
+            service_desk.attach_account(conn, params.incident_id, params.account_id, params.contact_id, now)
         elif params.action == "pending":
-            service_desk.set_pending(conn, params.incident_id)
+            service_desk.set_pending(conn, params.incident_id, now, by_person=params.by_person)
+        elif params.action == "resume":
+            service_desk.resume_incident(conn, params.incident_id, now)
         elif params.action == "resolve":
             service_desk.resolve_incident(conn, params.incident_id, params.resolution or "", now)
         else:
@@ -267,8 +287,17 @@ class CrmActions:
     def incident_log(self, params: IncidentLog, context: ConnectorContext) -> dict[str, Any]:
         with self._transaction() as conn:
             entry = service_desk.add_log_entry(conn, params.incident_id, params.author, params.text,
-                                               "public" if params.public else "internal", self.clock())
+                                               "public" if params.public else "internal", self.clock(),
+                                               by_agent=params.by_agent)
         return {"entry_id": entry}
+
+    def working_deadline(self, params: WorkingDeadline, context: ConnectorContext) -> dict[str, Any]:
+        """An instant in business time from now on the office calendar (working days, then working hours), for
+        a timer's date expression: the supplier chase after "5 Arbeitstage" waits 5 working days, not P7D."""
+        calendar = office_calendar()
+        due = calendar.add_working_days(self.clock(), params.working_days)
+        due = calendar.add(due, timedelta(hours=params.working_hours))
+        return {"due": _iso(due)}
 
     def create_problem(self, params: CreateProblem, context: ConnectorContext) -> dict[str, Any]:
         """A problem grouping the given open incidents (a retried job finds the problem it made)."""
@@ -289,7 +318,7 @@ class CrmActions:
             incident_ids = service_desk.set_workaround(conn, params.problem_id, params.root_cause, params.workaround)
             for incident_id in incident_ids:
                 service_desk.add_log_entry(conn, incident_id, "silverflow",
-                                           f"Workaround: {params.workaround}", "public", now)
+                                           f"Workaround: {params.workaround}", "public", now, by_agent=False)
         return {"problem_id": params.problem_id, "informed": incident_ids}
 
     def resolve_problem(self, params: ResolveProblem, context: ConnectorContext) -> dict[str, Any]:
@@ -312,6 +341,7 @@ def register(registry: Registry, engine: Engine, clock: Callable[[], datetime] |
     registry.register("crm.open_incident", actions.open_incident, OpenIncident)
     registry.register("crm.incident_action", actions.incident_action, IncidentAction)
     registry.register("crm.incident_log", actions.incident_log, IncidentLog)
+    registry.register("crm.working_deadline", actions.working_deadline, WorkingDeadline)
     registry.register("crm.create_problem", actions.create_problem, CreateProblem)
     registry.register("crm.publish_workaround", actions.publish_workaround, ProblemWorkaround)
     registry.register("crm.resolve_problem", actions.resolve_problem, ResolveProblem)

@@ -282,7 +282,7 @@ incident = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("number", sa.String(30), nullable=False, unique=True),
-    _fk("crm_account.id"),
+    _fk("crm_account.id", nullable=True),  # none while a mail from an unknown sender waits for triage
     _fk("crm_contact.id", nullable=True),
     _fk("crm_problem.id", nullable=True),
     _fk("crm_booked_service.id", nullable=True),
@@ -303,6 +303,8 @@ incident = sa.Table(
     sa.Column("resolved_at", UTCDateTime, nullable=True),
     sa.Column("closed_at", UTCDateTime, nullable=True),
     sa.Column("resolution", sa.Text, nullable=True),
+    sa.Column("reporter_email", sa.String(254), nullable=True),  # who wrote in (mail intake)
+    sa.Column("pending_since", UTCDateTime, nullable=True),  # the SLA clock stopped then (waiting for the customer)
     sa.Index("ix_crm_incident_status", "status"),
     sa.Index("ix_crm_incident_account_status", "account_id", "status"),
     sa.Index("ix_crm_incident_problem", "problem_id"),

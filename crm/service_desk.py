@@ -1,9 +1,16 @@
 """Incidents and problems: priority and SLA deadlines from ``crm.sla``, status rules, the public and internal
 log, and problems whose resolution resolves their incidents.
+
+The response SLA is met by a person: the first log entry, routing, question to the customer or resolution *by
+an agent* records ``responded_at`` — the process's own automatic routing does not (``by_person=False``). A
+pending incident's clock stops (``pending_since``) and its deadlines move on by the pause when it is resumed;
+a reopened incident gets fresh deadlines. An incident from an unknown mail sender has no account until triage
+(:func:`attach_account`) and runs on the default SLA class meanwhile.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -15,7 +22,7 @@ from .accounts import get_account
 from .errors import DomainError
 from .numbering import yearly_number
 from .schema import booked_service, contact, incident, incident_log, problem
-from .sla import deadlines, missed, priority
+from .sla import deadlines, missed, priority, shifted
 from .status import Transitions, change_status
 
 ORIGINS = ("phone", "mail", "web", "rest", "monitoring")
@@ -31,9 +38,12 @@ OPEN_INCIDENT = ("new", "assigned", "pending")
 PROBLEM_TRANSITIONS: Transitions = {"open": frozenset({"resolved"})}
 
 
+TRIAGE_SLA_CLASS = "bronze"  # until an incident without an account is given one
+
+
 def open_incident(
     conn: Connection,
-    account_id: int,
+    account_id: int | None,
     summary: str,
     *,
     impact: str,
@@ -43,15 +53,23 @@ def open_incident(
     booked_service_id: int | None = None,
     category: str | None = None,
     description: str | None = None,
+    reporter_email: str | None = None,
     now: datetime | None = None,
 ) -> int:
-    """Record an incident with its priority and the SLA deadlines of the account's SLA class."""
-    acc = get_account(conn, account_id)
-    _check_belongs(conn, contact, contact_id, "contact_id", account_id, str(acc.number))
-    _check_belongs(conn, booked_service, booked_service_id, "booked_service_id", account_id, str(acc.number))
+    """Record an incident with its priority and the SLA deadlines of the account's SLA class (an incident
+    without an account — a mail from an unknown sender — waits for triage on the default class)."""
+    if account_id is None:
+        if contact_id is not None or booked_service_id is not None:
+            raise DomainError("account_id", "an incident with a contact or a service needs its account")
+        sla_class = TRIAGE_SLA_CLASS
+    else:
+        acc = get_account(conn, account_id)
+        _check_belongs(conn, contact, contact_id, "contact_id", account_id, str(acc.number))
+        _check_belongs(conn, booked_service, booked_service_id, "booked_service_id", account_id, str(acc.number))
+        sla_class = str(acc.sla_class)
     prio = priority(impact, urgency)
     opened = v.timestamp(now)
-    due = deadlines(str(acc.sla_class), prio, opened)
+    due = deadlines(sla_class, prio, opened)
     values = {
         "account_id": account_id,
         "contact_id": contact_id,
@@ -60,6 +78,7 @@ def open_incident(
         "category": v.optional_text("category", category, 50),
         "summary": v.required_text("summary", summary, 300),
         "description": description,
+        "reporter_email": v.email(reporter_email) if reporter_email else None,
         "impact": impact,
         "urgency": urgency,
         "priority": prio,
@@ -92,12 +111,41 @@ def get_incident(conn: Connection, incident_id: int) -> sa.Row[tuple[object, ...
     return row
 
 
+def sla_class_of(conn: Connection, row: sa.Row[tuple[object, ...]]) -> str:
+    """The SLA class an incident's deadlines run on: its account's, or the triage default."""
+    if row.account_id is None:
+        return TRIAGE_SLA_CLASS
+    return str(get_account(conn, int(str(row.account_id))).sla_class)
+
+
+def record_response(conn: Connection, incident_id: int, now: datetime | None = None) -> bool:
+    """A person answered (log entry, routing, question, resolution): the first time sets ``responded_at``.
+    Returns whether this was the first response."""
+    result = conn.execute(
+        incident.update()
+        .where(incident.c.id == incident_id, incident.c.responded_at.is_(None))
+        .values(responded_at=v.timestamp(now))
+    )
+    return bool(result.rowcount)
+
+
 def assign_incident(
-    conn: Connection, incident_id: int, group: str, assignee: str | None = None, now: datetime | None = None
+    conn: Connection,
+    incident_id: int,
+    group: str,
+    assignee: str | None = None,
+    now: datetime | None = None,
+    *,
+    by_person: bool = True,
 ) -> None:
-    """Routing to a group counts as the first response (the response SLA is met then, or missed)."""
-    current = get_incident(conn, incident_id)
-    extra = {} if current.responded_at is not None else {"responded_at": v.timestamp(now)}
+    """Route the incident to a group; a person routing it responds (the process's automatic routing does not).
+    A pending incident is resumed first (its deadlines move on by the pause)."""
+    if get_incident(conn, incident_id).status == "pending":
+        resume_incident(conn, incident_id, now)
+        reassign_incident(conn, incident_id, group, assignee, now, by_person=by_person)
+        return
+    if by_person:
+        record_response(conn, incident_id, now)
     change_status(
         conn,
         incident,
@@ -106,11 +154,18 @@ def assign_incident(
         "assigned",
         assigned_group=v.required_text("assigned_group", group, 100),
         assignee=v.optional_text("assignee", assignee, 200),
-        **extra,
     )
 
 
-def reassign_incident(conn: Connection, incident_id: int, group: str, assignee: str | None = None) -> None:
+def reassign_incident(
+    conn: Connection,
+    incident_id: int,
+    group: str,
+    assignee: str | None = None,
+    now: datetime | None = None,
+    *,
+    by_person: bool = True,
+) -> None:
     """Route an already assigned incident to another group or person; its status stays ``assigned``.
 
     :func:`assign_incident` is the transition *into* ``assigned`` and refuses assigned → assigned.
@@ -127,26 +182,91 @@ def reassign_incident(conn: Connection, incident_id: int, group: str, assignee: 
         if status is None:
             raise DomainError("incident_id", f"incident {incident_id} does not exist")
         raise DomainError("status", f"incident {incident_id} is {status}, not assigned")
+    if by_person:
+        record_response(conn, incident_id, now)
 
 
 def route_incident(
-    conn: Connection, incident_id: int, group: str, assignee: str | None = None, now: datetime | None = None
+    conn: Connection,
+    incident_id: int,
+    group: str,
+    assignee: str | None = None,
+    now: datetime | None = None,
+    *,
+    by_person: bool = True,
 ) -> None:
     """Give the incident to ``group`` (and person): assign it, or re-route it when it is assigned already."""
     if get_incident(conn, incident_id).status == "assigned":
-        reassign_incident(conn, incident_id, group, assignee)
+        reassign_incident(conn, incident_id, group, assignee, now, by_person=by_person)
     else:
-        assign_incident(conn, incident_id, group, assignee, now)
+        assign_incident(conn, incident_id, group, assignee, now, by_person=by_person)
 
 
-def set_pending(conn: Connection, incident_id: int) -> None:
-    """Waiting for the customer or a supplier."""
-    change_status(conn, incident, incident_id, INCIDENT_TRANSITIONS, "pending")
+def set_pending(conn: Connection, incident_id: int, now: datetime | None = None, *, by_person: bool = True) -> None:
+    """Waiting for the customer or a supplier: the SLA clock stops until :func:`resume_incident`."""
+    when = v.timestamp(now)
+    if by_person:
+        record_response(conn, incident_id, when)
+    change_status(conn, incident, incident_id, INCIDENT_TRANSITIONS, "pending", pending_since=when)
+
+
+def resume_incident(conn: Connection, incident_id: int, now: datetime | None = None) -> None:
+    """The customer answered: back to ``assigned``, the deadlines moved on by the working time of the pause."""
+    row = get_incident(conn, incident_id)
+    when = v.timestamp(now)
+    values: dict[str, object] = {"pending_since": None}
+    if row.status == "pending" and row.pending_since is not None:
+        sla_class, prio = sla_class_of(conn, row), str(row.priority)
+        values["resolution_due"] = shifted(sla_class, prio, row.resolution_due, row.pending_since, when)
+        if row.responded_at is None:
+            values["response_due"] = shifted(sla_class, prio, row.response_due, row.pending_since, when)
+    change_status(conn, incident, incident_id, INCIDENT_TRANSITIONS, "assigned", **values)
+
+
+def reopen_incident(
+    conn: Connection, incident_id: int, group: str, assignee: str | None = None, now: datetime | None = None
+) -> None:
+    """The customer says it is not fixed: back to ``group`` with fresh resolution deadlines from now."""
+    row = get_incident(conn, incident_id)
+    when = v.timestamp(now)
+    due = deadlines(sla_class_of(conn, row), str(row.priority), when)
+    change_status(
+        conn,
+        incident,
+        incident_id,
+        INCIDENT_TRANSITIONS,
+        "assigned",
+        assigned_group=v.required_text("assigned_group", group, 100),
+        assignee=v.optional_text("assignee", assignee, 200),
+        resolution_due=due.resolution_due,
+        resolved_at=None,
+    )
+
+
+def attach_account(
+    conn: Connection, incident_id: int, account_id: int, contact_id: int | None = None, now: datetime | None = None
+) -> None:
+    """Triage: the incident of an unknown sender gets its account (and contact); the deadlines are those of the
+    account's SLA class, counted from the opening."""
+    row = get_incident(conn, incident_id)
+    if row.account_id is not None and row.account_id != account_id:
+        raise DomainError("account_id", f"incident {incident_id} belongs to another account already")
+    acc = get_account(conn, account_id)
+    _check_belongs(conn, contact, contact_id, "contact_id", account_id, str(acc.number))
+    due = deadlines(str(acc.sla_class), str(row.priority), row.opened_at)
+    conn.execute(
+        incident.update()
+        .where(incident.c.id == incident_id)
+        .values(account_id=account_id, contact_id=contact_id, response_due=due.response_due,
+                resolution_due=due.resolution_due)
+    )
 
 
 def resolve_incident(
     conn: Connection, incident_id: int, resolution: str, now: datetime | None = None
 ) -> None:
+    when = v.timestamp(now)
+    record_response(conn, incident_id, when)  # a resolution answers the customer at the latest
     change_status(
         conn,
         incident,
@@ -154,7 +274,8 @@ def resolve_incident(
         INCIDENT_TRANSITIONS,
         "resolved",
         resolution=v.required_text("resolution", resolution, 10000),
-        resolved_at=v.timestamp(now),
+        resolved_at=when,
+        pending_since=None,
     )
 
 
@@ -223,9 +344,14 @@ def add_log_entry(
     text: str,
     visibility: str = "internal",
     now: datetime | None = None,
+    *,
+    by_agent: bool = True,
 ) -> int:
-    """Append to the incident's log; ``public`` entries are what the customer sees, ``internal`` ones not."""
+    """Append to the incident's log; ``public`` entries are what the customer sees, ``internal`` ones not.
+    An agent's entry is a response (the first sets ``responded_at``); the system's and the customer's are not."""
     get_incident(conn, incident_id)
+    if by_agent:
+        record_response(conn, incident_id, now)
     values = {
         "incident_id": incident_id,
         "author": v.required_text("author", author, 200),
@@ -342,3 +468,49 @@ def incidents_of_problem(conn: Connection, problem_id: int) -> list[int]:
             sa.select(incident.c.id).where(incident.c.problem_id == problem_id).order_by(incident.c.id)
         ).scalars()
     ]
+
+
+# -- mail intake ----------------------------------------------------------------------------------------------
+INCIDENT_NUMBER = re.compile(r"\bI-\d{4}-\d{5}\b")
+
+
+def incident_numbers_in(text: str) -> list[str]:
+    """Incident numbers named in a subject (``[I-2026-00021]``, ``Re: Störung I-2026-00021 behoben``)."""
+    return list(dict.fromkeys(INCIDENT_NUMBER.findall(text or "")))
+
+
+def sender_of(conn: Connection, address: str) -> tuple[int | None, int | None]:
+    """(account_id, contact_id) of the contact with this e-mail address (case-insensitive), preferring one with
+    an account; (None, None) for an unknown sender."""
+    text = (address or "").strip().lower()
+    if not text:
+        return None, None
+    row = conn.execute(
+        sa.select(contact.c.id, contact.c.account_id)
+        .where(sa.func.lower(contact.c.email) == text)
+        .order_by(contact.c.account_id.is_(None), contact.c.id)
+        .limit(1)
+    ).first()
+    if row is None:
+        return None, None
+    return (None if row.account_id is None else int(row.account_id)), int(row.id)
+
+
+def reply_target(
+    conn: Connection, numbers: list[str], sender: str, answers_our_mail: bool = False
+) -> sa.Row[tuple[object, ...]] | None:
+    """The incident a mail continues: one named by number whose account the sender belongs to (or who reported
+    it), or — when the mail answers one of our own mails about it — whoever wrote. A stranger naming someone
+    else's incident number does not write into it."""
+    address = (sender or "").strip().lower()
+    account_id, _contact_id = sender_of(conn, address)
+    for number in numbers:
+        row = conn.execute(sa.select(incident).where(incident.c.number == number)).first()
+        if row is None:
+            continue
+        own = (account_id is not None and row.account_id == account_id) or (
+            row.reporter_email is not None and str(row.reporter_email).lower() == address
+        )
+        if own or answers_our_mail:
+            return row
+    return None

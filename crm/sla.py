@@ -1,16 +1,21 @@
 """Service levels: the impact × urgency priority matrix and the SLA deadlines per SLA class and priority.
 
-Deadlines are in calendar time (24/7 support, as the ISP's network operations centre runs); a business-hours
-calendar would plug into :func:`deadlines`. A deadline is missed when the work was done after it, or is
-still not done and it has passed; such incidents drive escalation and the customer's SLA report.
+Deadlines run on a business calendar (``crm.business_calendar``): round the clock for the classes and
+priorities the network operations centre covers (gold, and silver's P1), office hours (Mo–Fr 08:00–18:00
+Europe/Berlin without public holidays) otherwise; ``SILVERFLOW_SLA_ALWAYS`` ("gold:*,silver:P1") and the office
+calendar's variables change that. A deadline is missed when the work was done after it, or is still not done and
+it has passed; such incidents drive escalation and the customer's SLA report. While an incident is pending
+(waiting for the customer) its clock stops: :func:`shifted` moves a deadline by the working time of the pause.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from . import validation as v
+from .business_calendar import ALWAYS, BusinessCalendar, office_calendar
 from .errors import DomainError
 
 LEVELS = ("high", "medium", "low")
@@ -59,7 +64,47 @@ def deadlines(sla_class: str, prio: str, opened_at: datetime) -> Deadlines:
         raise DomainError("priority", f"priority must be one of {', '.join(PRIORITIES)}")
     opened = v.aware("opened_at", opened_at)
     response, resolution = targets[prio]
-    return Deadlines(opened + response, opened + resolution)
+    calendar = sla_calendar(sla_class, prio)
+    return Deadlines(calendar.add(opened, response), calendar.add(opened, resolution))
+
+
+def targets_of(sla_class: str, prio: str) -> tuple[timedelta, timedelta]:
+    """(response time, resolution time) in working time of the class's calendar."""
+    targets = SLA_TARGETS.get(sla_class)
+    if targets is None or prio not in targets:
+        raise DomainError("sla_class", f"no SLA targets for {sla_class!r}/{prio!r}")
+    return targets[prio]
+
+
+def _round_the_clock() -> set[tuple[str, str]]:
+    spec = os.environ.get("SILVERFLOW_SLA_ALWAYS", "gold:*,silver:P1")
+    pairs: set[tuple[str, str]] = set()
+    for item in (part.strip() for part in spec.split(",") if part.strip()):
+        sla_class, _, prio = item.partition(":")
+        pairs.update((sla_class, p) for p in (PRIORITIES if prio in ("", "*") else (prio,)))
+    return pairs
+
+
+def sla_calendar(sla_class: str, prio: str) -> BusinessCalendar:
+    """The calendar the deadlines of this class and priority run on."""
+    return ALWAYS if (sla_class, prio) in _round_the_clock() else office_calendar()
+
+
+def escalation_at(sla_class: str, prio: str, resolution_due: datetime, share: float = 0.75) -> datetime:
+    """When ``share`` of the resolution time has passed: the rest of it counted back from the deadline."""
+    _response, resolution = targets_of(sla_class, prio)
+    return sla_calendar(sla_class, prio).add(v.aware("resolution_due", resolution_due), -resolution * (1 - share))
+
+
+def shifted(sla_class: str, prio: str, due: datetime, paused_from: datetime, resumed_at: datetime) -> datetime:
+    """A deadline after a pause: the working time that was left at ``paused_from`` counts on from ``resumed_at``
+    (a deadline already passed when the pause began stays missed)."""
+    due, start, end = (v.aware(n, x) for n, x in (("due", due), ("paused_from", paused_from),
+                                                  ("resumed_at", resumed_at)))
+    if due <= start or end <= start:
+        return due
+    calendar = sla_calendar(sla_class, prio)
+    return calendar.add(end, calendar.working_time(start, due))
 
 
 def missed(due: datetime, done_at: datetime | None, now: datetime) -> bool:

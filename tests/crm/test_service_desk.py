@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -52,7 +52,15 @@ def test_priority_input_errors_name_the_field() -> None:
     ],
 )
 def test_sla_deadlines(sla_class: str, prio: str, response: timedelta, resolution: timedelta) -> None:
-    assert sla.deadlines(sla_class, prio, NOW) == sla.Deadlines(NOW + response, NOW + resolution)
+    """Gold runs round the clock; silver P2 and bronze run on office hours (Mo–Fr 8–18 Berlin)."""
+    due = sla.deadlines(sla_class, prio, NOW)
+    calendar = sla.sla_calendar(sla_class, prio)
+    assert calendar.working_time(NOW, due.response_due) == response
+    assert calendar.working_time(NOW, due.resolution_due) == resolution
+    if sla_class == "gold":
+        assert due == sla.Deadlines(NOW + response, NOW + resolution)
+    if sla_class == "silver":  # Monday 10:00 CET + 16 working hours = Tuesday 16:00 CET
+        assert due.resolution_due == datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
 
 
 def test_sla_deadline_input_errors() -> None:
@@ -92,7 +100,8 @@ def test_incident_gets_priority_and_deadlines_from_the_account(conn: Connection,
     assert row.resolution_due == NOW + timedelta(hours=4)
     bronze = create_account(conn, "Klein KG")
     other = sd.open_incident(conn, bronze, "Langsam", impact="medium", urgency="medium", now=NOW)
-    assert sd.get_incident(conn, other).resolution_due == NOW + timedelta(hours=96)
+    due = sd.get_incident(conn, other).resolution_due
+    assert sla.sla_calendar("bronze", "P3").working_time(NOW, due) == timedelta(hours=96)
 
 
 def test_incident_input_errors(conn: Connection, account_id: int) -> None:
@@ -224,3 +233,60 @@ def test_overdue_incidents_and_sla_report(conn: Connection, account_id: int) -> 
     with pytest.raises(DomainError) as err:
         sd.sla_violations(conn, account_id, NOW, NOW)
     assert err.value.field == "until"
+
+
+def test_the_response_is_a_persons_not_the_automatic_routing(conn: Connection, account_id: int) -> None:
+    incident_id = sd.open_incident(conn, account_id, "DNS", impact="low", urgency="low", now=NOW)
+    sd.assign_incident(conn, incident_id, "servicedesk", now=NOW + timedelta(milliseconds=7), by_person=False)
+    sd.add_log_entry(conn, incident_id, "silverflow", "SLA-Hinweis", now=NOW + timedelta(minutes=1), by_agent=False)
+    sd.add_log_entry(conn, incident_id, "kunde@example.org", "Noch da?", "public", NOW + timedelta(minutes=2),
+                     by_agent=False)
+    assert sd.get_incident(conn, incident_id).responded_at is None
+    sd.add_log_entry(conn, incident_id, "anna", "Schaue ich mir an", "public", NOW + timedelta(minutes=30))
+    sd.add_log_entry(conn, incident_id, "bert", "Zweite Antwort", "public", NOW + timedelta(minutes=40))
+    assert sd.get_incident(conn, incident_id).responded_at == NOW + timedelta(minutes=30)
+
+
+def test_pending_stops_the_clock_and_reopening_gives_fresh_deadlines(conn: Connection, account_id: int) -> None:
+    bronze = create_account(conn, "Uhr KG")
+    incident_id = sd.open_incident(conn, bronze, "Fax", impact="medium", urgency="medium", now=NOW)
+    before = sd.get_incident(conn, incident_id)
+    sd.assign_incident(conn, incident_id, "servicedesk", now=NOW, by_person=False)
+    paused = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)  # Tuesday 16:00 Berlin
+    sd.set_pending(conn, incident_id, now=paused)
+    assert sd.get_incident(conn, incident_id).responded_at == paused  # asking the customer is a response
+    sd.resume_incident(conn, incident_id, now=paused + timedelta(hours=17))  # Wednesday 09:00: 3 working hours
+    after = sd.get_incident(conn, incident_id)
+    calendar = sla.sla_calendar("bronze", "P3")
+    assert after.status == "assigned" and after.pending_since is None
+    assert calendar.working_time(before.resolution_due, after.resolution_due) == timedelta(hours=3)
+    sd.resolve_incident(conn, incident_id, "Leitung geprüft", now=paused + timedelta(days=1))
+    reopened_at = paused + timedelta(days=2)
+    sd.reopen_incident(conn, incident_id, "support2", now=reopened_at)
+    row = sd.get_incident(conn, incident_id)
+    assert (row.status, row.assigned_group, row.resolved_at) == ("assigned", "support2", None)
+    assert row.resolution_due == sla.deadlines("bronze", "P3", reopened_at).resolution_due
+
+
+def test_unknown_sender_incident_waits_for_triage(conn: Connection, account_id: int) -> None:
+    incident_id = sd.open_incident(conn, None, "Hilfe", impact="medium", urgency="medium", origin="mail",
+                                   reporter_email="neu@example.org", now=NOW)
+    row = sd.get_incident(conn, incident_id)
+    assert row.account_id is None and row.reporter_email == "neu@example.org"
+    contact_id = create_contact(conn, ContactInput("Neu", email="neu@example.org"), account_id)
+    assert sd.sender_of(conn, "NEU@example.org") == (account_id, contact_id)
+    assert sd.sender_of(conn, "fremd@example.org") == (None, None)
+    sd.attach_account(conn, incident_id, account_id, contact_id)
+    row = sd.get_incident(conn, incident_id)
+    assert row.account_id == account_id and row.resolution_due == sla.deadlines("gold", "P3", NOW).resolution_due
+
+
+def test_a_reply_reaches_its_incident_only_from_its_people(conn: Connection, account_id: int) -> None:
+    create_contact(conn, ContactInput("Kunde", email="kunde@example.org"), account_id)
+    incident_id = sd.open_incident(conn, account_id, "Mail", impact="low", urgency="low", now=NOW)
+    number = str(sd.get_incident(conn, incident_id).number)
+    assert sd.incident_numbers_in(f"Re: [{number}] <b>x</b> {number}") == [number]
+    assert sd.reply_target(conn, [number], "Kunde@Example.org").id == incident_id  # type: ignore[union-attr]
+    assert sd.reply_target(conn, [number], "angreifer@evil.example") is None
+    assert sd.reply_target(conn, [number], "kollege@example.org", answers_our_mail=True) is not None
+    assert sd.reply_target(conn, ["I-1999-00001"], "kunde@example.org") is None

@@ -67,7 +67,9 @@ def test_sla_escalation_at_75_percent_and_violation_at_100_percent(world: World)
     world.task(instance, "work_1st", "servicedesk")
     row = _incident_row(world, instance)
     engine = world.api.engine
-    warn = row.opened_at + (row.resolution_due - row.opened_at) * 0.75 + timedelta(minutes=1)
+    escalate_at = datetime.fromisoformat(world.instance(instance)["variables"]["incident"]["escalate_at"])
+    assert row.opened_at < escalate_at < row.resolution_due  # 75 % of the working time, on the SLA's calendar
+    warn = escalate_at + timedelta(minutes=1)
     assert engine.fire_due_timers(now=warn) >= 1  # the shipped daily start timers may be due as well
     escalation = world.task(instance, "escalate", "manager")
     assert escalation["candidateGroups"] == ["management"]
