@@ -28,6 +28,7 @@ from connectors.registry import Registry
 from connectors.supplier import SupplierConfig
 from engine.database import Database
 from engine.runtime import Engine
+from engine.stepper import StepLimits
 
 from . import api_docs, identity_actions, openapi, problems
 from .headers import SecurityHeaders
@@ -78,7 +79,8 @@ def shipped_registry(database: Database, registrar: RegistrarConfig | None = Non
 
 def build_engine(settings: Settings) -> Engine:
     database = Database(settings.database_url)
-    return Engine(database, ConnectorGateway(shipped_registry(database)))
+    limits = StepLimits(settings.step_seconds, settings.step_passes, settings.passes_without_wait)
+    return Engine(database, ConnectorGateway(shipped_registry(database)), step_limits=limits)
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None,

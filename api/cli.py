@@ -195,7 +195,8 @@ def cmd_run_instance(args: argparse.Namespace, settings: Settings) -> int:
     engine = _engine(settings)
     started = engine.start(args.key, _parse_vars(args.var), business_key=args.business_key,
                            version=args.version, user=args.user)
-    engine.run_jobs(kinds=("service",))  # a quick local run does the service tasks itself
+    # a quick local run does the service tasks, and goes on with a step longer than its budget, itself
+    engine.run_jobs(kinds=("service", "continue"))
     instance = engine.get_instance(started.id)
     print(f"instance {instance.id} of {instance.process_key} v{instance.process_version}: {instance.state}")
     for task in engine.list_tasks(instance_id=instance.id):

@@ -47,6 +47,7 @@ from .timers import Period
 RUNNING, COMPLETED, CANCELLED = "running", "completed", "cancelled"
 SERVICE_JOB = "service"
 TIMER_JOB = "timer"
+CONTINUATION_JOB = "continue"
 DEFAULT_RETRIES = 3
 
 

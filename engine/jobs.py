@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 import traceback
+import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,17 +24,17 @@ from sqlalchemy.engine import Connection
 
 from .database import as_utc, utcnow
 from .errors import Conflict, InvalidState, NotFound
-from .instances import SERVICE_JOB, TIMER_JOB
+from .instances import CONTINUATION_JOB, SERVICE_JOB, TIMER_JOB
 from .schema import history_event, job, worker_heartbeat
 from .services import ServiceBusinessError, ServiceCall
 from .start_timers import START_TIMER as START_TIMER_JOB
-from .stepper import HistoryEntry, StepContext, advance, complete_service_task, force_timer, throw_business_error
+from .stepper import HistoryEntry, advance, complete_service_task, force_timer, throw_business_error
 from .webhooks import WEBHOOK_JOB, emit
 
 if TYPE_CHECKING:
     from .runtime import Engine
 
-RUNNABLE_KINDS = (SERVICE_JOB, TIMER_JOB, START_TIMER_JOB, WEBHOOK_JOB)
+RUNNABLE_KINDS = (SERVICE_JOB, TIMER_JOB, START_TIMER_JOB, WEBHOOK_JOB, CONTINUATION_JOB)
 TIMER_KINDS = (TIMER_JOB, START_TIMER_JOB)
 COMPLETION_ATTEMPTS = 10
 
@@ -124,6 +125,9 @@ class JobExecutor:
             self._run_service(claimed)
         elif claimed.kind == WEBHOOK_JOB:
             self._run_webhook(claimed)
+        elif claimed.kind == CONTINUATION_JOB:
+            passes = int(claimed.payload.get("passes") or 0)
+            self._complete(claimed, lambda conn: self.engine._continue(conn, str(claimed.instance_id), passes))
         elif claimed.kind == TIMER_JOB:
             self._complete(claimed, lambda conn: self._fire_timer(conn, claimed))
         else:
@@ -183,8 +187,7 @@ class JobExecutor:
             conn.execute(job.update().where(job.c.id == claimed.id)
                          .values(state="cancelled", finished_at=utcnow()))
             return
-        ctx = StepContext(inst.id, inst.business_key, self.engine.services, [],
-                          inline_services=self.engine.inline_services)
+        ctx = self.engine.step_context(inst)
         kind, value = outcome
         if kind == "ok":
             complete_service_task(task, value, ctx)
@@ -192,7 +195,7 @@ class JobExecutor:
             throw_business_error(inst.workflow, task, value, ctx)
         del inst.before.services[str(claimed.task_id)]
         advance(inst.workflow, ctx)
-        self.engine.save_advanced(conn, inst, ctx.history)
+        self.engine.save_advanced(conn, inst, ctx.history, None, ctx)
 
     def _fire_timer(self, conn: Connection, claimed: ClaimedJob) -> None:
         inst = self.engine.store.load(conn, str(claimed.instance_id))
@@ -248,6 +251,18 @@ def heartbeat(conn: Connection, worker_id: str, host: str, pid: int, started_at:
         conn.execute(job.update().where(job.c.id.in_(list(held))).where(job.c.lock_owner == worker_id)
                      .where(job.c.state == "running")
                      .values(lock_expires_at=now + timedelta(seconds=lease_seconds)))
+
+
+def schedule_continuation(conn: Connection, inst: Any, passes: int, ready: list[str]) -> None:
+    """The instance stopped mid-way on its step budget: a job continues it (one attempt: if it fails, the
+    failure is the incident a person looks at), carrying how many passes it made without waiting."""
+    now = utcnow()
+    conn.execute(job.insert().values(
+        id=str(uuid.uuid4()), kind=CONTINUATION_JOB, state="pending", instance_id=inst.id, task_id=None,
+        process_key=inst.definition.info.key, element_id=ready[0] if ready else None, due_at=now,
+        payload=json.dumps({"passes": passes, "ready": ready}),
+        attempts=0, max_attempts=1, lock_owner=None, lock_expires_at=None, last_error=None, last_traceback=None,
+        idempotency_key=f"{inst.id}:continue:{inst.lock_version}", created_at=now, finished_at=None))
 
 
 def next_due(engine: Engine) -> datetime | None:

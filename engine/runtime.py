@@ -26,7 +26,16 @@ from .database import Database, as_utc, utcnow
 from .errors import Conflict, FormValidationError, InvalidState, NotFound, ProcessError
 from .initiator import plain_start_events, with_initiator
 from .instances import CANCELLED, RUNNING, InstanceStore, LoadedInstance, close_user_tasks, without_data_objects
-from .jobs import START_TIMER_JOB, TIMER_JOB, JobExecutor, JobView, get_job, list_jobs, retry_job
+from .jobs import (
+    START_TIMER_JOB,
+    TIMER_JOB,
+    JobExecutor,
+    JobView,
+    get_job,
+    list_jobs,
+    retry_job,
+    schedule_continuation,
+)
 from .queries import InstanceFilter, InstanceSummary, TaskFilter, TaskView, query_instances, query_tasks, task_view
 from .repository import DefinitionRepository, DeploymentResult
 from .sandbox import RestrictedScriptEngine, SandboxEnvironment
@@ -41,7 +50,20 @@ from .schema import (
 )
 from .services import NoServices, ServiceGateway
 from .start_timers import StartTimers
-from .stepper import HistoryEntry, StepContext, advance, caught_names, entry_for, fire_once, member_named
+from .stepper import (
+    HistoryEntry,
+    StepBudget,
+    StepContext,
+    StepLimits,
+    advance,
+    all_tasks,
+    caught_names,
+    element_id,
+    entry_for,
+    fire_once,
+    is_visible,
+    member_named,
+)
 from .timers import clock_at
 
 JOBS_CHANNEL = "silverflow_jobs"
@@ -84,9 +106,13 @@ class Engine:
     """One per process: holds the definition cache; every call is one database transaction."""
 
     def __init__(self, database: Database, services: ServiceGateway | None = None,
-                 script_time_limit: float = 2.0, inline_services: bool = False) -> None:
+                 script_time_limit: float = 2.0, inline_services: bool = False,
+                 step_limits: StepLimits | None = None) -> None:
         self.db = database
         self.services: ServiceGateway = services or NoServices()
+        # With limits (the server's engine), a long step answers at once and goes on as a continuation job;
+        # without, a step runs until the instance waits (embedding, scripts that want the end state at once).
+        self.step_limits = step_limits
         # Jobs (the default) run connectors in workers outside any transaction; inline calls them in the step.
         self.inline_services = inline_services
         # Set after a commit that created jobs, so an in-process worker wakes at once instead of polling.
@@ -168,7 +194,7 @@ class Engine:
                 .where(message_subscription.c.instance_id == instance_id))]
             return InstanceView(row.id, row.process_key, row.process_version, row.business_key, row.state,
                                 json.loads(row.variables), as_utc(row.started_at) or utcnow(),
-                                as_utc(row.ended_at), sorted(set(active)))
+                                as_utc(row.ended_at), sorted(set(active) - {None}))
 
     def history(self, instance_id: str) -> list[HistoryView]:
         with self.db.read() as conn:
@@ -482,17 +508,40 @@ class Engine:
     # -- internals ------------------------------------------------------------------------------------
     def _advance_and_save(self, conn: Connection, inst: LoadedInstance, user: str | None,
                           history: list[HistoryEntry] | None = None) -> None:
-        ctx = StepContext(inst.id, inst.business_key, self.services, history or [],
-                          inline_services=self.inline_services)
+        ctx = self.step_context(inst, history)
         advance(inst.workflow, ctx)
-        self.save_advanced(conn, inst, ctx.history, user)
+        self.save_advanced(conn, inst, ctx.history, user, ctx)
+
+    def step_context(self, inst: LoadedInstance, history: list[HistoryEntry] | None = None) -> StepContext:
+        budget = StepBudget(self.step_limits) if self.step_limits is not None else None
+        return StepContext(inst.id, inst.business_key, self.services, history or [],
+                           inline_services=self.inline_services, budget=budget)
+
+    def _continue(self, conn: Connection, instance_id: str, passes_so_far: int) -> None:
+        """Run a continuation job: advance an instance that stopped because its step's budget was spent."""
+        inst = self.store.load(conn, instance_id)
+        if inst.state != RUNNING:
+            return
+        limits = self.step_limits or StepLimits()
+        if passes_so_far >= limits.passes_without_wait:
+            ready = _ready_elements(inst)
+            raise ProcessError(f"the process made {passes_so_far} engine passes without reaching a wait state "
+                               f"(a loop or cycle without a user task, timer, message or service call?); "
+                               f"ready: {', '.join(ready) or '-'}", ready[0] if ready else None)
+        ctx = self.step_context(inst, [HistoryEntry("instance.continued", data={"passes": passes_so_far})])
+        advance(inst.workflow, ctx)
+        self.save_advanced(conn, inst, ctx.history, None, ctx, passes_so_far)
 
     def save_advanced(self, conn: Connection, inst: LoadedInstance, history: list[HistoryEntry],
-                      user: str | None = None) -> None:
+                      user: str | None = None, ctx: StepContext | None = None, passes_before: int = 0) -> None:
         """Persist an instance that has just advanced, and pass on what it threw: messages no one inside
-        it caught go to other instances, buffered messages to catch events it now waits at."""
+        it caught go to other instances, buffered messages to catch events it now waits at. A step that
+        stopped on its budget leaves a continuation job that goes on from here."""
         thrown = inst.workflow.get_events()
         self.store.save(conn, inst, history, user)
+        if ctx is not None and ctx.yielded and ctx.budget is not None and inst.state == RUNNING:
+            schedule_continuation(conn, inst, passes_before + ctx.budget.passes, _ready_elements(inst))
+            inst.jobs_created += 1
         self._note_jobs(conn, inst)
         if thrown:
             self._send_thrown_messages(conn, inst, thrown, user)
@@ -596,3 +645,8 @@ def engine_for(url: str, services: ServiceGateway | None = None) -> Iterator[Eng
 
 
 __all__ = ["Engine", "InstanceView", "TaskView", "HistoryView", "engine_for"]
+
+
+def _ready_elements(inst: LoadedInstance) -> list[str]:
+    """The diagram elements an instance that stopped on its step budget will go on with."""
+    return sorted({element_id(t) for t in all_tasks(inst.workflow) if t.state == TaskState.READY and is_visible(t)})

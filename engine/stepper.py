@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -50,6 +51,30 @@ def entry_for(task: Any, type_: str, user_id: str | None = None, data: dict[str,
                         type(spec).__name__, str(task.id), user_id, data)
 
 
+@dataclass(frozen=True)
+class StepLimits:
+    """How much one step may do before the instance goes on as a job (Camunda's asynchronous continuation),
+    and how many engine passes an instance may make with no wait state before that is an incident."""
+
+    seconds: float = 0.05
+    passes: int = 5_000
+    passes_without_wait: int = 300_000
+
+
+class StepBudget:
+    """One step's share of the limits: spent pass by pass while Spiff runs engine tasks."""
+
+    def __init__(self, limits: StepLimits) -> None:
+        self.limits = limits
+        self.deadline = time.monotonic() + limits.seconds
+        self.passes = 0
+
+    def spend(self) -> bool:
+        """Count one pass; True when the step must stop and continue as a job."""
+        self.passes += 1
+        return self.passes >= self.limits.passes or time.monotonic() > self.deadline
+
+
 @dataclass
 class StepContext:
     instance_id: str
@@ -59,6 +84,10 @@ class StepContext:
     # Inline: call connectors inside the step (tests, the engine-core benchmark). Otherwise a service task
     # stays STARTED and the save writes a job that a worker runs outside any transaction.
     inline_services: bool = False
+    # With a budget, a step stops between two engine passes when it is spent and sets ``yielded``: the
+    # caller saves the instance as it stands and schedules a continuation job.
+    budget: StepBudget | None = None
+    yielded: bool = False
 
 
 def all_tasks(workflow: Any) -> Iterator[Any]:
@@ -83,8 +112,10 @@ COMPACT_ABOVE = 200
 COMPACT_EVERY = 100
 
 
-def run_engine_steps(workflow: Any, did_complete: Any) -> None:
+def run_engine_steps(workflow: Any, did_complete: Any, budget: StepBudget | None = None) -> bool:
     """Spiff's do_engine_steps, compacting the tree as it grows: a loop inside one step stays bounded too.
+    Returns True when the budget ran out first (ready engine tasks remain; the tree is consistent, since
+    it stops between two of Spiff's passes).
 
     Compaction walks the whole tree, so in a big tree it runs every COMPACT_EVERY passes, not after each: a
     chain of thousands of elements, which Spiff predicts in full at the start, made every pass cost the whole
@@ -98,7 +129,11 @@ def run_engine_steps(workflow: Any, did_complete: Any) -> None:
                                                      or len(workflow.tasks) > compacted_size + COMPACT_ABOVE):
             compact(workflow)
             compacted_size = len(workflow.tasks)
+        if budget is not None and budget.spend():
+            workflow.refresh_timers()
+            return True
     workflow.refresh_timers()
+    return False
 
 
 def _recorder(ctx: StepContext) -> Any:
@@ -114,7 +149,9 @@ def advance(workflow: Any, ctx: StepContext) -> None:
     did_complete = _recorder(ctx)
     try:
         for _round in range(MAX_ROUNDS):
-            run_engine_steps(workflow, did_complete)
+            if run_engine_steps(workflow, did_complete, ctx.budget):
+                ctx.yielded = True
+                return
             tasks = list(all_tasks(workflow))
             ran_services = False
             if ctx.inline_services:

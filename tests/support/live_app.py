@@ -17,6 +17,7 @@ from connectors import default_registry
 from connectors.registry import Registry
 from engine.database import Database
 from engine.runtime import Engine
+from engine.stepper import StepLimits
 from tests.support.servers import serve_app
 
 # role → (roles, groups) of the API key each test client uses
@@ -58,10 +59,13 @@ class Api:
 
 
 @contextmanager
-def live_app(db_url: str, registry: Callable[[Database], Registry] | None = None) -> Iterator[Api]:
-    """``registry`` builds the connectors on the app's database (default: the basic ones only)."""
+def live_app(db_url: str, registry: Callable[[Database], Registry] | None = None,
+             step_limits: StepLimits | None = None) -> Iterator[Api]:
+    """``registry`` builds the connectors on the app's database (default: the basic ones only);
+    ``step_limits`` bound each step as the server's own engine does (default: steps run to the wait state)."""
     database = Database(db_url)
-    engine = Engine(database, ConnectorGateway(registry(database) if registry else default_registry()))
+    engine = Engine(database, ConnectorGateway(registry(database) if registry else default_registry()),
+                    step_limits=step_limits)
     identity = Identity()
     app = create_app(Settings(database_url=db_url, worker_poll_seconds=0.02), engine, identity=identity)
     try:
