@@ -105,8 +105,10 @@ def install(app: FastAPI) -> None:
             return problem(404, "Not found", str(exc), "not-found")
         if isinstance(exc, NotPermitted):
             return problem(403, "Forbidden", str(exc), "forbidden")
-        if isinstance(exc, Conflict | InvalidState):
-            return problem(409, "Conflict", str(exc), "conflict")
+        if isinstance(exc, Conflict):  # changed by someone else meanwhile: reload and try again
+            return problem(409, "Conflict", str(exc), "conflict", headers={"Retry-After": "1"})
+        if isinstance(exc, InvalidState):  # final: the task or instance is no longer in that state
+            return problem(409, "Conflict", str(exc), "invalid-state")
         if isinstance(exc, ProcessError):
             located = [{"field": exc.element_id, "message": str(exc)}] if exc.element_id else None
             return problem(422, "Process error", str(exc), "process-error", located)

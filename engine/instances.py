@@ -186,6 +186,11 @@ class InstanceStore:
 
     def load(self, conn: Connection, instance_id: str, for_update: bool = True) -> LoadedInstance:
         query = sa.select(process_instance).where(process_instance.c.id == instance_id)
+        if for_update and conn.dialect.name == "postgresql":
+            # Writers of one instance queue on its row instead of both loading the same version and one losing
+            # with a conflict: parallel branches completed at once all succeed. (SQLite's writers are
+            # serialised by BEGIN IMMEDIATE already.)
+            query = query.with_for_update()
         row = conn.execute(query).first()
         if row is None:
             raise NotFound(f"process instance '{instance_id}' does not exist")
