@@ -187,23 +187,46 @@ def add_address(
 ) -> int:
     """Accounts have several addresses; ``kind`` says what one is for (billing or installation/delivery)."""
     get_account(conn, account_id)
+    values = _address_values(kind, street, postal_code, city, country)
+    return int(
+        conn.execute(address.insert().values(account_id=account_id, **values).returning(address.c.id)).scalar_one()
+    )
+
+
+def _address_values(kind: str, street: str, postal_code: str, city: str, country: str) -> dict[str, str]:
+    """The checked columns of an address (one rule for adding and changing one)."""
     country_code = v.required_text("country", country, 2).upper()
     if len(country_code) != 2 or not country_code.isalpha():
         raise DomainError("country", "country must be a two-letter ISO code")
-    return int(
-        conn.execute(
-            address.insert()
-            .values(
-                account_id=account_id,
-                kind=v.one_of("kind", kind, ADDRESS_KINDS),
-                street=v.required_text("street", street, 200),
-                postal_code=v.required_text("postal_code", postal_code, 20),
-                city=v.required_text("city", city, 100),
-                country=country_code,
-            )
-            .returning(address.c.id)
-        ).scalar_one()
-    )
+    return {
+        "kind": v.one_of("kind", kind, ADDRESS_KINDS),
+        "street": v.required_text("street", street, 200),
+        "postal_code": v.required_text("postal_code", postal_code, 20),
+        "city": v.required_text("city", city, 100),
+        "country": country_code,
+    }
+
+
+def get_address(conn: Connection, address_id: int) -> sa.Row[tuple[object, ...]]:
+    row = conn.execute(sa.select(address).where(address.c.id == address_id)).one_or_none()
+    if row is None:
+        raise DomainError("address_id", f"address {address_id} does not exist")
+    return row
+
+
+def update_address(
+    conn: Connection, address_id: int, kind: str, street: str, postal_code: str, city: str, country: str = "DE"
+) -> None:
+    """Correct an address; checked exactly like ``add_address``. Orders keep the delivery address they copied."""
+    get_address(conn, address_id)
+    values = _address_values(kind, street, postal_code, city, country)
+    conn.execute(address.update().where(address.c.id == address_id).values(**values))
+
+
+def remove_address(conn: Connection, address_id: int) -> None:
+    """Remove an address; orders and invoices keep the copy they were made with, nothing else refers to it."""
+    get_address(conn, address_id)
+    conn.execute(address.delete().where(address.c.id == address_id))
 
 
 @dataclass(frozen=True)

@@ -139,7 +139,12 @@ contact = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Index("ix_crm_contact_account", "account_id"),
     sa.Index("ix_crm_contact_last_name", "last_name"),
+    sa.Index("ix_crm_contact_phone", "phone"),
 )
+# the global search (crm.search) compares these case-insensitively by range (migration 0015)
+sa.Index("ix_crm_contact_last_name_lower", sa.func.lower(contact.c.last_name))
+sa.Index("ix_crm_contact_email_lower", sa.func.lower(contact.c.email))
+sa.Index("ix_crm_address_city_lower", sa.func.lower(address.c.city))
 
 product = sa.Table(
     "crm_product",
