@@ -112,6 +112,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     for module in (definitions, instances, tasks, events, jobs, webhooks, integrations, crm, sales, service_desk,
                    exchange, system):
         app.include_router(module.router, prefix=API_PREFIX)
+    from .routes import migration, modification  # instance repair and version migration (issue 18)
+    for extra in (modification, migration):
+        app.include_router(extra.router, prefix=API_PREFIX)
 
     pages.install(app)
     return app
