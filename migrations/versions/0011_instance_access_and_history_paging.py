@@ -47,5 +47,6 @@ def downgrade() -> None:
     with op.batch_alter_table('process_instance', schema=None) as batch_op:
         batch_op.drop_index('ix_process_instance_started_by')
 
-    with op.batch_alter_table('process_definition', schema=None) as batch_op:
-        batch_op.drop_column('confidential')
+    # a plain DROP COLUMN (SQLite >= 3.35 has it): batch mode would copy process_definition, and dropping the
+    # old table breaks the foreign keys of process_instance on SQLite
+    op.drop_column('process_definition', 'confidential')
