@@ -342,3 +342,15 @@ def plan_for(engine: Engine, source: dict[str, Any], target: dict[str, Any],
     if (src.info.key, src.info.version) == (dst.info.key, dst.info.version):
         raise InvalidPlan("source and target are the same version", "target")
     return make_plan(src, dst, explicit, update_event_triggers)
+
+
+def checked_plan(engine: Engine, source_key: str, source_version: int, target_key: str, target_version: int,
+                 mappings: dict[str, str], update_event_triggers: bool = False) -> MigrationPlan:
+    """A plan as a client sends it back (to validate or execute): exactly its mappings, each element checked."""
+    with engine.db.read() as conn:
+        src = engine.repository.get(conn, source_key, source_version)
+        dst = engine.repository.get(conn, target_key, target_version)
+    full = make_plan(src, dst, mappings, update_event_triggers)
+    return MigrationPlan(full.source_key, full.source_version, full.target_key, full.target_version,
+                         dict(mappings), [u for u in full.unmapped if u.element_id not in mappings],
+                         update_event_triggers)
