@@ -216,17 +216,45 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.local_systems:
         from .identity import Identity
         from .local_systems import start_local_systems
+        from .mail_intake import ServiceDeskMail
 
         with app.state.engine.db.transaction() as conn:  # the supplier's webhook authenticates with this key
             key = Identity().create_key(conn, "local-supplier-simulator", ["integration"], [], "serve").secret
-        systems = start_local_systems(f"http://{args.host}:{args.port}/api/v1/integrations/supplier/shipments", key)
-        print("Lokale Systeme: SMTP-Sink :8025 (var/outbox), Registrar :8101, Lieferant :8102", flush=True)
+        systems = start_local_systems(f"http://{args.host}:{args.port}/api/v1/integrations/supplier/shipments", key,
+                                      mail_intake=ServiceDeskMail(app.state.engine))
+        print("Lokale Systeme: SMTP-Sink :8025 (var/outbox), E-Mail-Annahme :8026 (Service Desk), Registrar :8101, "
+              "Lieferant :8102", flush=True)
     print(f"Silverflow läuft auf http://{args.host}:{args.port}/  (API-Doku: /api/docs)", flush=True)
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     finally:
         if systems is not None:
             systems.stop()
+    return 0
+
+
+def cmd_mail_intake(args: argparse.Namespace, settings: Settings) -> int:
+    """Receive the service desk's mail over SMTP until interrupted (a real installation's MX or a forward
+    delivers to it); each mail becomes an incident or a reply to one."""
+    from connectors.mail_intake import IntakeConfig, start_intake
+
+    from .mail_intake import ServiceDeskMail
+
+    config = IntakeConfig.from_env()
+    config = IntakeConfig(args.host or config.host, args.port or config.port, config.addresses, config.max_bytes)
+    try:
+        controller = start_intake(ServiceDeskMail(_engine(settings)), config)
+    except (OSError, RuntimeError) as exc:
+        raise UsageError(f"cannot listen on {config.host}:{config.port}: {exc}") from None
+    print(f"E-Mail-Annahme auf {config.host}:{config.port} für {', '.join(config.addresses)} (Ctrl+C beendet)",
+          flush=True)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            stopping.wait()
+    finally:
+        controller.stop()
     return 0
 
 
@@ -297,8 +325,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--local-systems", action="store_true",
-                       help="also serve an SMTP sink (var/outbox) and the registrar and supplier simulators")
+                       help="also serve an SMTP sink (var/outbox), the service desk's mail intake (:8026) and the "
+                            "registrar and supplier simulators")
     serve.set_defaults(func=cmd_serve)
+
+    intake = sub.add_parser("mail-intake", help="receive the service desk's mail over SMTP (incidents, replies)")
+    intake.add_argument("--host", default=None, help="default $SILVERFLOW_INTAKE_HOST or 127.0.0.1")
+    intake.add_argument("--port", type=int, default=None, help="default $SILVERFLOW_INTAKE_PORT or 8026")
+    intake.set_defaults(func=cmd_mail_intake)
 
     worker = sub.add_parser("worker", help="run due jobs: service tasks, timers, timer starts")
     worker.add_argument("--interval", type=float, default=0.05, help="idle poll interval in seconds")

@@ -247,7 +247,7 @@ class CrmActions:
         return {"incident_id": row.id, "number": row.number, "status": row.status, "priority": row.priority,
                 "category": row.category, "account_id": row.account_id, "contact_id": row.contact_id,
                 "response_due": _iso(row.response_due), "resolution_due": _iso(due), "escalate_at": _iso(escalate),
-                "problem_id": row.problem_id}
+                "problem_id": row.problem_id, "reporter_email": row.reporter_email}
 
     def incident_action(self, params: IncidentAction, context: ConnectorContext) -> dict[str, Any]:
         """One status step of the incident; repeating the step it already made is a no-op, and assigning an
