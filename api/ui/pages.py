@@ -29,7 +29,17 @@ from ..identity import Identity, LoginLimiter, Principal
 from ..problems import ApiProblem, problem
 from ..routes.instances import decode_cursor, encode_cursor
 from ..security import SESSION_COOKIE
-from . import appointment_pages, board_pages, outbox_pages, quote_pages, start_pages
+from . import (
+    appointment_pages,
+    board_pages,
+    customer_pages,
+    invoice_pages,
+    order_pages,
+    outbox_pages,
+    quote_pages,
+    search_pages,
+    start_pages,
+)
 from .forms import FieldError, field_errors, fields_of, parse_submission
 from .i18n import LANGUAGES
 from .rendering import (
@@ -343,6 +353,10 @@ def retry_incident(request: Request, job_id: str, form: PageForm) -> Response:
 
 def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
+    app.include_router(customer_pages.router)  # before router: /customers/new is no /customers/{account_id}
+    app.include_router(order_pages.router)
+    app.include_router(invoice_pages.router)
+    app.include_router(search_pages.router)
     app.include_router(router)
     app.include_router(quote_pages.router)
     app.include_router(board_pages.router)
