@@ -35,15 +35,24 @@ from .headers import SecurityHeaders
 from .identity import Identity, LoginLimiter
 from .limits import BodyLimits
 from .routes import (
+    activities,
+    appointments,
+    booked_services,
+    campaigns,
+    contracts,
     crm,
     definitions,
     events,
     exchange,
+    incidents,
     instances,
     integrations,
+    invoices,
     jobs,
-    sales,
-    service_desk,
+    opportunities,
+    orders,
+    quotes,
+    staff_requests,
     system,
     tasks,
     webhooks,
@@ -109,7 +118,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     app.add_middleware(BodyLimits, json_bytes=settings.max_json_bytes, upload_bytes=settings.max_upload_bytes)
     app.add_middleware(SecurityHeaders)
     api_docs.install(app)
-    for module in (definitions, instances, tasks, events, jobs, webhooks, integrations, crm, sales, service_desk,
+    for module in (definitions, instances, tasks, events, jobs, webhooks, integrations, crm,
+                   quotes, orders, booked_services, invoices, contracts,  # sales
+                   incidents, opportunities, campaigns, activities, appointments, staff_requests,  # service desk
                    exchange, system):
         app.include_router(module.router, prefix=API_PREFIX)
     from .routes import migration, modification  # instance repair and version migration (issue 18)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
@@ -22,24 +22,31 @@ from crm import exchange as crm_exchange
 from crm import products as crm_products
 from crm import queries as crm_queries
 from crm.errors import DomainError
-from engine.errors import NotFound
 
+from ..deps import (
+    LIST,
+    FilterId,
+    Id,
+    Limit,
+    Manager,
+    Offset,
+    Reader,
+    Text,
+    Writer,
+    conflict,
+    crm_errors,
+    engine_of,
+    found,
+    read_upload,
+)
 from ..headers import download_headers
 from ..identity import Principal
 from ..listing import camel_key, camel_row, csv_response, page, wants_csv
 from ..models import MAX_INT, Camel
 from ..problems import ApiProblem
-from ..security import require
-from .definitions import engine_of
-from .exchange import read_upload
-from .service_desk import LIST, Text
 
 router = APIRouter(tags=["crm"])
-AccountId = Annotated[int, Path(ge=1, le=MAX_INT)]
-DocumentId = Annotated[int, Path(ge=1, le=MAX_INT)]
 ProductRef = Annotated[Text, Path(min_length=1, max_length=50, description="the product code, or its numeric id")]
-FilterId = Annotated[int | None, Query(ge=1, le=MAX_INT)]
-Writer = Annotated[Principal, Depends(require("clerk", "manager", "integration"))]
 
 
 class AccountIn(Camel):
@@ -108,16 +115,11 @@ class ProductPatch(Camel):
 
 def _existing_account(conn: Any, account_id: int) -> Any:
     """The account of the path, or 404 (an unknown id in a body stays a 422 from the CRM rules)."""
-    try:
-        return crm_accounts.get_account(conn, account_id)
-    except DomainError as exc:
-        raise NotFound(str(exc)) from exc
+    return found(crm_accounts.get_account, conn, account_id)
 
 
 @router.get("/accounts")
-def list_accounts(request: Request, _p: Annotated[Principal, Depends(require())], q: str = "",
-                  limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-                  offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0) -> Any:
+def list_accounts(request: Request, _p: Reader, q: str = "", limit: Limit = 50, offset: Offset = 0) -> Any:
     """Accounts by name prefix or number; ``format=csv`` gives the same page as CSV."""
     with engine_of(request).db.read() as conn:
         rows, total = crm_queries.search_accounts(conn, q, limit, offset)
@@ -125,8 +127,8 @@ def list_accounts(request: Request, _p: Annotated[Principal, Depends(require())]
 
 
 @router.get("/accounts/{account_id}")
-def get_account(request: Request, account_id: AccountId,
-                _p: Annotated[Principal, Depends(require())]) -> dict[str, Any]:
+def get_account(request: Request, account_id: Id,
+                _p: Reader) -> dict[str, Any]:
     with engine_of(request).db.read() as conn:
         _existing_account(conn, account_id)
         view = crm_queries.account_360(conn, account_id)
@@ -137,7 +139,7 @@ def get_account(request: Request, account_id: AccountId,
 
 @router.post("/accounts", status_code=201)
 def create_account(request: Request, body: AccountIn,
-                   principal: Annotated[Principal, Depends(require("clerk", "manager", "integration"))]
+                   principal: Writer
                    ) -> dict[str, Any]:
     with engine_of(request).db.transaction() as conn:
         account_id = crm_accounts.create_account(
@@ -147,8 +149,8 @@ def create_account(request: Request, body: AccountIn,
 
 
 @router.patch("/accounts/{account_id}")
-def patch_account(request: Request, account_id: AccountId, body: AccountPatch,
-                  _p: Annotated[Principal, Depends(require("clerk", "manager", "integration"))]) -> dict[str, Any]:
+def patch_account(request: Request, account_id: Id, body: AccountPatch,
+                  _p: Writer) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
     with engine_of(request).db.transaction() as conn:
         _existing_account(conn, account_id)
@@ -164,8 +166,8 @@ def patch_account(request: Request, account_id: AccountId, body: AccountPatch,
 
 
 @router.post("/accounts/{account_id}/contacts", status_code=201)
-def add_contact(request: Request, account_id: AccountId, body: ContactIn,
-                _p: Annotated[Principal, Depends(require("clerk", "manager", "integration"))]) -> dict[str, Any]:
+def add_contact(request: Request, account_id: Id, body: ContactIn,
+                _p: Writer) -> dict[str, Any]:
     with engine_of(request).db.transaction() as conn:
         _existing_account(conn, account_id)
         contact_id = crm_accounts.create_contact(conn, crm_accounts.ContactInput(**body.model_dump()), account_id)
@@ -173,21 +175,20 @@ def add_contact(request: Request, account_id: AccountId, body: ContactIn,
 
 
 @router.post("/accounts/{account_id}/addresses", status_code=201)
-def add_address(request: Request, account_id: AccountId, body: AddressIn,
-                _p: Annotated[Principal, Depends(require("clerk", "manager", "integration"))]) -> dict[str, Any]:
+def add_address(request: Request, account_id: Id, body: AddressIn,
+                _p: Writer) -> dict[str, Any]:
     with engine_of(request).db.transaction() as conn:
         _existing_account(conn, account_id)
         return {"id": crm_accounts.add_address(conn, account_id, **body.model_dump())}
 
 
 @router.get("/products", responses=LIST)
-def list_products(request: Request, _p: Annotated[Principal, Depends(require())],
+def list_products(request: Request, _p: Reader,
                   q: Annotated[Text, Query(max_length=200)] = "",
                   category: Annotated[Text | None, Query(max_length=50)] = None,
                   kind: Annotated[Text | None, Query(max_length=30)] = None,
                   active_only: Annotated[bool, Query(alias="activeOnly")] = False,
-                  limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-                  offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0) -> Any:
+                  limit: Limit = 50, offset: Offset = 0) -> Any:
     """The catalogue by category and code, with provisioning steps; ``q`` searches code and name, ``category``,
     ``kind`` and ``activeOnly`` filter; ``format=csv`` gives the same page as CSV (importable again)."""
     with engine_of(request).db.read() as conn:
@@ -200,7 +201,7 @@ def list_products(request: Request, _p: Annotated[Principal, Depends(require())]
 
 @router.post("/products", status_code=201)
 def create_product(request: Request, body: ProductIn,
-                   _p: Annotated[Principal, Depends(require("manager"))]) -> dict[str, Any]:
+                   _p: Manager) -> dict[str, Any]:
     data = body.model_dump()
     data["provisioning_steps"] = tuple(data["provisioning_steps"])
     with engine_of(request).db.transaction() as conn:
@@ -209,14 +210,12 @@ def create_product(request: Request, body: ProductIn,
 
 def _product(conn: Any, reference: str) -> dict[str, Any]:
     """The product a path names by code or id, or 404."""
-    try:
-        return crm_products.product_view(conn, crm_products.product_id_by_reference(conn, reference))
-    except DomainError as exc:
-        raise NotFound(str(exc)) from exc
+    product_id = found(crm_products.product_id_by_reference, conn, reference)
+    return found(crm_products.product_view, conn, product_id)
 
 
 @router.get("/products/{reference}")
-def get_product(request: Request, reference: ProductRef, _p: Annotated[Principal, Depends(require())]
+def get_product(request: Request, reference: ProductRef, _p: Reader
                 ) -> dict[str, Any]:
     """One product with its provisioning steps, by code (``ADSL-16``) or id."""
     with engine_of(request).db.read() as conn:
@@ -225,15 +224,13 @@ def get_product(request: Request, reference: ProductRef, _p: Annotated[Principal
 
 @router.patch("/products/{reference}")
 def patch_product(request: Request, reference: ProductRef, body: ProductPatch,
-                  _p: Annotated[Principal, Depends(require("manager"))]) -> dict[str, Any]:
+                  _p: Manager) -> dict[str, Any]:
     """Change catalogue data (validated like a new product); quotes and orders keep the prices they have."""
     changes = body.model_dump(exclude_unset=True)
     with engine_of(request).db.transaction() as conn:
         product_id = int(_product(conn, reference)["id"])
-        try:
+        with crm_errors():
             crm_products.update_product(conn, product_id, **changes)
-        except DomainError as exc:
-            raise DomainError(camel_key(exc.field), exc.message) from exc
         return camel_row(crm_products.product_view(conn, product_id))
 
 
@@ -282,7 +279,7 @@ def _upload_problem(exc: DomainError) -> Exception:
 
 @router.post("/accounts/{account_id}/documents", status_code=201, openapi_extra=DOCUMENT_UPLOAD,
              responses=UNSUPPORTED)
-async def upload_document(request: Request, account_id: AccountId, principal: Writer) -> dict[str, Any]:
+async def upload_document(request: Request, account_id: Id, principal: Writer) -> dict[str, Any]:
     """Store a file of the account (multipart field ``file``, optionally linked to a quote, order or invoice of
     the account); larger than 50 MiB is a 413, a type not accepted a 415."""
     upload = await read_upload(request, crm_documents.MAX_SIZE, "the document", raw_body=False)
@@ -304,13 +301,12 @@ async def upload_document(request: Request, account_id: AccountId, principal: Wr
 
 
 @router.get("/accounts/{account_id}/documents", responses=LIST)
-def list_documents(request: Request, account_id: AccountId, _p: Annotated[Principal, Depends(require())],
+def list_documents(request: Request, account_id: Id, _p: Reader,
                    q: Annotated[str, Query(max_length=200)] = "",
                    quote_id: Annotated[FilterId, Query(alias="quoteId")] = None,
                    order_id: Annotated[FilterId, Query(alias="orderId")] = None,
                    invoice_id: Annotated[FilterId, Query(alias="invoiceId")] = None,
-                   limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-                   offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0) -> Any:
+                   limit: Limit = 50, offset: Offset = 0) -> Any:
     """The account's documents, newest first (``q`` searches the file name); ``format=csv`` as CSV."""
     links = {name: value for name, value in
              (("quote_id", quote_id), ("order_id", order_id), ("invoice_id", invoice_id)) if value is not None}
@@ -334,10 +330,7 @@ def _may_read_internal(conn: Any, principal: Principal, row: Any) -> bool:
 
 def _readable_document(conn: Any, principal: Principal, document_id: int) -> Any:
     """The document of a path, or 404; one of no account only for those :func:`_may_read_internal` allows."""
-    try:
-        row = crm_documents.get_document(conn, document_id)
-    except DomainError as exc:
-        raise NotFound(str(exc)) from exc
+    row = found(crm_documents.get_document, conn, document_id)
     if row.account_id is None and not _may_read_internal(conn, principal, row):
         raise ApiProblem(403, "Forbidden", f"document {document_id} is a personal document of another employee",
                          "forbidden")
@@ -345,7 +338,7 @@ def _readable_document(conn: Any, principal: Principal, document_id: int) -> Any
 
 
 @router.get("/documents/{document_id}")
-def get_document(request: Request, document_id: DocumentId, principal: Annotated[Principal, Depends(require())]
+def get_document(request: Request, document_id: Id, principal: Reader
                  ) -> dict[str, Any]:
     """A document's facts (name, type, size, sha256, links) without its bytes."""
     with engine_of(request).db.read() as conn:
@@ -353,8 +346,8 @@ def get_document(request: Request, document_id: DocumentId, principal: Annotated
 
 
 @router.get("/documents/{document_id}/content", response_class=Response, responses=CONTENT)
-def document_content(request: Request, document_id: DocumentId,
-                     principal: Annotated[Principal, Depends(require())]) -> Response:
+def document_content(request: Request, document_id: Id,
+                     principal: Reader) -> Response:
     """The stored bytes with their MIME type, as a download named like the uploaded file; a file that went
     missing or was altered on disk is a 409, never wrong content."""
     with engine_of(request).db.read() as conn:
@@ -362,6 +355,5 @@ def document_content(request: Request, document_id: DocumentId,
         try:
             row, data = crm_documents.DocumentStore().read(conn, document_id)
         except DomainError as exc:
-            raise ApiProblem(409, "Conflict", exc.message, "conflict",
-                             [{"field": "documentId", "message": exc.message}]) from exc
+            raise conflict(exc.message, [{"field": "documentId", "message": exc.message}]) from exc
     return Response(data, media_type=str(row.mime_type), headers=download_headers(str(row.file_name)))

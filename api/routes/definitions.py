@@ -9,8 +9,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from engine.runtime import Engine
-
+from ..deps import engine_of
 from ..headers import download_headers
 from ..idempotency import idempotent
 from ..identity import Principal
@@ -29,11 +28,6 @@ from ..security import require
 
 router = APIRouter(tags=["definitions"])
 MAX_UPLOAD = 5 * 1024 * 1024
-
-
-def engine_of(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
 
 
 @router.post("/deployments", response_model=DeploymentOut, status_code=201)

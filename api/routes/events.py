@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
+from ..deps import engine_of
 from ..idempotency import idempotent
 from ..identity import Principal
 from ..models import MessageIn, MessageOut, SignalIn, SignalOut
 from ..security import require
-from .definitions import engine_of
 
 router = APIRouter(tags=["events"])
 

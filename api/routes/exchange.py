@@ -9,27 +9,21 @@ but for the ids.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 
 from crm import accounts as crm_accounts
 from crm import exchange as crm_exchange
-from crm.errors import DomainError
-from engine.errors import NotFound
 
+from ..deps import Text, crm_errors, engine_of, found, read_upload, unreadable
 from ..identity import Principal
 from ..listing import camel_key, camel_row, csv_response, page, wants_csv
 from ..models import MAX_INT, Camel
-from ..problems import ApiProblem
 from ..security import require
-from .definitions import engine_of
-from .service_desk import Text
 
 router = APIRouter(tags=["exchange"])
 MAX_UPLOAD = 10 * 1024 * 1024
@@ -71,68 +65,6 @@ class ImportReportOut(Camel):
     rows: list[ImportRowOut]
 
 
-def _unreadable(field: str, message: str) -> ApiProblem:
-    return ApiProblem(422, "Invalid file", f"{field}: {message}", "invalid-file",
-                      [{"field": field, "message": message}])
-
-
-@dataclass(frozen=True)
-class Upload:
-    """A file sent by a client: its bytes, the name and type the client gave, and the other form fields."""
-
-    content: bytes
-    file_name: str | None = None
-    content_type: str | None = None
-    fields: dict[str, str] = field(default_factory=dict)
-
-
-MULTIPART_OVERHEAD = 64 * 1024  # boundaries, part headers and a few small fields around the file
-
-
-async def read_upload(request: Request, max_size: int, what: str = "the CSV file", raw_body: bool = True) -> Upload:
-    """The file of a multipart upload (field ``file``) or, with ``raw_body``, the request body itself.
-
-    Larger than ``max_size`` is a 413 — decided from ``Content-Length`` before anything is parsed or spooled when
-    the client sends it, else after reading at most one byte more than allowed.
-    """
-    too_large = ApiProblem(413, "Too large", f"the file is larger than {max_size // 1024 // 1024} MiB", "too-large",
-                           [{"field": "file", "message": f"at most {max_size} bytes"}])
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_size + MULTIPART_OVERHEAD:
-        raise too_large
-    if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-        try:
-            form = await request.form(max_files=1, max_fields=10)
-        except Exception as exc:  # starlette raises its own error types for broken multipart bodies
-            raise _unreadable("file", f"the multipart body cannot be read: {exc}") from None
-        upload = form.get("file")
-        fields = {name: value for name, value in form.items() if name != "file" and isinstance(value, str)}
-        if isinstance(upload, UploadFile):
-            content = await upload.read(max_size + 1)
-            if len(content) > max_size:
-                raise too_large
-            return Upload(content, upload.filename, upload.content_type, fields)
-        if isinstance(upload, str) and raw_body:
-            content = upload.encode()
-        else:
-            raise _unreadable("file", f"upload {what} in the form field 'file'")
-    elif raw_body:
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_size:
-                raise too_large
-            chunks.append(chunk)
-        content = b"".join(chunks)
-    else:
-        raise ApiProblem(415, "Unsupported media type", f"send {what} as multipart/form-data (field 'file')",
-                         "unsupported-media-type", [{"field": "file", "message": "multipart/form-data expected"}])
-    if len(content) > max_size:
-        raise too_large
-    return Upload(content)
-
-
 async def _import(request: Request, kind: crm_exchange.ImportKind, dry_run: bool, principal: Principal
                   ) -> dict[str, Any]:
     content = (await read_upload(request, MAX_UPLOAD)).content
@@ -145,7 +77,7 @@ async def _import(request: Request, kind: crm_exchange.ImportKind, dry_run: bool
     try:
         return await run_in_threadpool(run)
     except crm_exchange.CsvError as exc:
-        raise _unreadable(camel_key(exc.field), exc.message) from None
+        raise unreadable(camel_key(exc.field), exc.message) from None
 
 
 @router.post("/imports/accounts", response_model=ImportReportOut, openapi_extra=UPLOAD_BODY)
@@ -229,10 +161,7 @@ def contact_vcard(request: Request, contact_id: Annotated[int, Path(ge=1, le=MAX
                   _p: Annotated[Principal, Depends(require())], version: VCardVersion = "3.0") -> Response:
     """One contact as a vCard for the address book."""
     with engine_of(request).db.read() as conn:
-        try:
-            text = crm_exchange.contacts_vcard(conn, [contact_id], version)
-        except DomainError as exc:
-            raise NotFound(str(exc)) from exc
+        text = found(crm_exchange.contacts_vcard, conn, [contact_id], version)
     return _vcard_response(text, f"contact-{contact_id}")
 
 
@@ -241,10 +170,7 @@ def account_contacts_vcard(request: Request, account_id: Annotated[int, Path(ge=
                            _p: Annotated[Principal, Depends(require())], version: VCardVersion = "3.0") -> Response:
     """All contacts of an account as one vCard file."""
     with engine_of(request).db.read() as conn:
-        try:
-            ids = crm_exchange.contact_ids_of_account(conn, account_id)
-        except DomainError as exc:
-            raise NotFound(str(exc)) from exc
+        ids = found(crm_exchange.contact_ids_of_account, conn, account_id)
         text = crm_exchange.contacts_vcard(conn, ids, version)
         number = crm_accounts.get_account(conn, account_id).number
     return _vcard_response(text, f"{number}-contacts")
@@ -266,10 +192,7 @@ class ContactPatch(Camel):
 
 def _contact(conn: Any, contact_id: int) -> dict[str, Any]:
     """The contact with its letter salutation, or 404 (registered after ``.vcf`` so that path stays a vCard)."""
-    try:
-        row = crm_accounts.get_contact(conn, contact_id)
-    except DomainError as exc:
-        raise NotFound(str(exc)) from exc
+    row = found(crm_accounts.get_contact, conn, contact_id)
     return {**camel_row(dict(row._mapping)), "letterSalutation": crm_accounts.contact_salutation(conn, contact_id)}
 
 
@@ -286,8 +209,6 @@ def patch_contact(request: Request, contact_id: Annotated[int, Path(ge=1, le=MAX
     """Change a person's data, checked as on creation (phone to E.164, e-mail, salutation, language)."""
     with engine_of(request).db.transaction() as conn:
         _contact(conn, contact_id)
-        try:
+        with crm_errors():
             crm_accounts.update_contact(conn, contact_id, **body.model_dump(exclude_unset=True))
-        except DomainError as exc:
-            raise DomainError(camel_key(exc.field), exc.message) from exc
         return _contact(conn, contact_id)

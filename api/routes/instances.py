@@ -15,11 +15,11 @@ from engine.history import MAX_PAGE, history_page
 from engine.queries import InstanceFilter
 
 from .. import access
+from ..deps import engine_of
 from ..identity import Principal
 from ..models import MAX_INT, HistoryOut, InstanceOut, InstanceSummaryOut, Page, VariablesPatch
 from ..problems import ApiProblem
 from ..security import require
-from .definitions import engine_of
 
 router = APIRouter(tags=["instances"])
 

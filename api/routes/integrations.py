@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from pydantic import Field
 
+from ..deps import engine_of
 from ..identity import Principal
 from ..models import Camel, MessageOut
 from ..security import require
-from .definitions import engine_of
 
 router = APIRouter(tags=["integrations"])
 SHIPMENT_MESSAGE = "shipment_received"

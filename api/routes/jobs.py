@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from ..deps import engine_of
 from ..identity import Principal
 from ..models import JobDetailOut, JobOut
 from ..security import require
-from .definitions import engine_of
 
 router = APIRouter(tags=["jobs"])
 

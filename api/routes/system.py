@@ -8,12 +8,12 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from engine.metrics import collect
 
+from ..deps import engine_of
 from ..identity import Identity, LoginLimiter, Principal
 from ..models import HealthOut, LoginIn, MeOut
 from ..problems import ApiProblem
 from ..security import SESSION_COOKIE, require
 from ..worker import STALE_HEARTBEAT_SECONDS
-from .definitions import engine_of
 
 router = APIRouter(tags=["system"])
 

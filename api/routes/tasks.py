@@ -10,11 +10,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from engine.queries import TaskFilter, TaskView
 
 from .. import access
+from ..deps import engine_of
 from ..identity import Principal
 from ..models import MAX_INT, AssignTask, CompleteTask, InstanceOut, Page, TaskDetailOut, TaskOut
 from ..problems import ApiProblem
 from ..security import require
-from .definitions import engine_of
 
 router = APIRouter(tags=["tasks"])
 

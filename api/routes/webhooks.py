@@ -10,11 +10,11 @@ from fastapi import APIRouter, Depends, Request, Response
 from connectors.outbound import OutboundRefused, check_url
 from engine import webhooks
 
+from ..deps import engine_of
 from ..identity import Principal
 from ..models import WebhookIn, WebhookOut
 from ..problems import problem
 from ..security import require
-from .definitions import engine_of
 
 router = APIRouter(tags=["webhooks"])
 

@@ -21,8 +21,9 @@ from crm import service_queries as crm_lists
 from crm.errors import DomainError
 from engine.errors import NotFound
 
+from ..deps import engine_of
 from ..identity import Principal
-from .rendering import PageForm, checked_form, page_engine, render, require_user
+from .rendering import PageForm, checked_form, render, require_user
 
 router = APIRouter(include_in_schema=False)
 
@@ -81,7 +82,7 @@ def appointments_page(request: Request, date: str = "", view: str = "week") -> H
     view = view if view in VIEWS else "week"
     first, length = _period(view, _parse_day(date))
     since, until = local_midnight(first), local_midnight(first + timedelta(days=length))
-    with page_engine(request).db.read() as conn:
+    with engine_of(request).db.read() as conn:
         items = agenda(conn, user.name, since, until)
     days = []
     for offset in range(length):
@@ -101,7 +102,7 @@ def week_calendar(request: Request, date: str = "") -> Response:  # noqa: A002
     """The user's appointments of the week containing ``date`` (cancelled ones as CANCELLED)."""
     user = require_user(request)
     first, length = _period("week", _parse_day(date))
-    with page_engine(request).db.read() as conn:
+    with engine_of(request).db.read() as conn:
         ids = appts.calendar_of(conn, user.name, local_midnight(first), local_midnight(first + timedelta(days=length)))
         content = appts.to_ics(conn, ids)
     return _calendar(content, f"termine-{first.isoformat()}")
@@ -112,7 +113,7 @@ def appointment_calendar(request: Request, appointment_id: str) -> Response:
     require_user(request)
     if not appointment_id.isdigit() or len(appointment_id) > 18:
         raise NotFound(f"Termin {appointment_id!r} gibt es nicht")
-    with page_engine(request).db.read() as conn:
+    with engine_of(request).db.read() as conn:
         try:
             content = appts.to_ics(conn, [int(appointment_id)])
         except DomainError as exc:
@@ -130,7 +131,7 @@ def _form_page(request: Request, user: Principal, values: dict[str, str], errors
                collision: appts.Collision | None = None, status_code: int = 200) -> HTMLResponse:
     found, contacts = None, []
     if values.get("account"):
-        with page_engine(request).db.read() as conn:
+        with engine_of(request).db.read() as conn:
             found = bq.find_account(conn, values["account"])
             contacts = bq.contacts_of(conn, found["id"]) if found else []
     return render(request, "appointment_new.html", status_code, user=user, values=values, errors=errors or {},
@@ -201,7 +202,7 @@ def book_appointment(request: Request, form: PageForm) -> Response:
     checked_form(request, user, form)
     values = {name: _text(form, name) for name in FORM_FIELDS}
     try:
-        with page_engine(request).db.transaction() as conn:
+        with engine_of(request).db.transaction() as conn:
             data, errors = _checked_input(conn, values)
             if data is None:
                 raise _Refused(errors)

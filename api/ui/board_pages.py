@@ -23,9 +23,10 @@ from crm.status import check_transition
 from engine.database import as_utc, utcnow
 from engine.errors import NotFound
 
+from ..deps import engine_of
 from ..identity import Principal
 from .i18n import language_of, translations
-from .rendering import PageForm, checked_form, page_engine, render, require_user
+from .rendering import PageForm, checked_form, render, require_user
 
 router = APIRouter(include_in_schema=False)
 
@@ -116,7 +117,7 @@ def _field_message(exc: DomainError) -> str:
 def _board(request: Request, user: Principal, group: str = "", prio: str = "", mine: bool = False,
            sla: str = "", status_code: int = 200, **extra: Any) -> HTMLResponse:
     now = utcnow()
-    with page_engine(request).db.read() as conn:
+    with engine_of(request).db.read() as conn:
         chosen = bq.BoardFilter(group=group or None, priority=prio or None, assignee=user.name if mine else None,
                                 sla=sla or None, now=now)
         columns = bq.board_incidents(conn, chosen)
@@ -155,7 +156,7 @@ def group_into_problem(request: Request, form: PageForm) -> Response:
         errors["incident_ids"] = _t(request, "Bitte mindestens eine offene Störung auswählen.")
     if not errors:
         try:
-            with page_engine(request).db.transaction() as conn:
+            with engine_of(request).db.transaction() as conn:
                 problem_id = sd.create_problem(conn, title)
                 for incident_id in sorted(selected):
                     sd.link_incident(conn, problem_id, incident_id)
@@ -171,7 +172,7 @@ def group_into_problem(request: Request, form: PageForm) -> Response:
 def _incident_page(request: Request, user: Principal, incident_id: int, status_code: int = 200,
                    **extra: Any) -> HTMLResponse:
     now = utcnow()
-    with page_engine(request).db.read() as conn:
+    with engine_of(request).db.read() as conn:
         try:
             item = bq.incident_detail(conn, incident_id)
         except DomainError as exc:
@@ -202,7 +203,7 @@ def _capture_page(request: Request, user: Principal, values: dict[str, str], err
                   status_code: int = 200, message: str | None = None) -> HTMLResponse:
     found, contacts = None, []
     if values.get("account"):
-        with page_engine(request).db.read() as conn:
+        with engine_of(request).db.read() as conn:
             found = bq.find_account(conn, values["account"])
             contacts = bq.contacts_of(conn, found["id"]) if found else []
         if found is None and errors is None:
@@ -243,7 +244,7 @@ def capture_incident(request: Request, form: PageForm) -> Response:
     checked_form(request, user, form)
     values = {name: _text(form, name) for name in ("account", "contact_id", "category", "impact", "urgency",
                                                    "summary", "description")}
-    engine = page_engine(request)
+    engine = engine_of(request)
     with engine.db.read() as conn:
         errors, found = _capture_errors(request, conn, values)
     if errors:
@@ -283,7 +284,7 @@ def change_incident_status(request: Request, incident_id: str, form: PageForm) -
     number = _parse_id(incident_id, "Störung")
     target, resolution = _text(form, "status"), _text(form, "resolution")
     values = {"status": target, "resolution": resolution}
-    with page_engine(request).db.read() as conn:
+    with engine_of(request).db.read() as conn:
         try:
             current = sd.get_incident(conn, number)
         except DomainError as exc:
@@ -294,7 +295,7 @@ def change_incident_status(request: Request, incident_id: str, form: PageForm) -
         return _incident_page(request, user, number, 409, values=values,
                               message=_refusal(request, str(current.status), target))
     try:
-        with page_engine(request).db.transaction() as conn:
+        with engine_of(request).db.transaction() as conn:
             if target == "assigned":
                 group = _text(form, "group") or str(current.assigned_group or "")
                 if not group:
@@ -322,7 +323,7 @@ def assign(request: Request, incident_id: str, form: PageForm) -> Response:
     number = _parse_id(incident_id, "Störung")
     group, person = _text(form, "group"), _text(form, "assignee")
     values = {"group": group, "assignee": person}
-    with page_engine(request).db.read() as conn:
+    with engine_of(request).db.read() as conn:
         try:
             status = str(sd.get_incident(conn, number).status)
         except DomainError as exc:
@@ -334,7 +335,7 @@ def assign(request: Request, incident_id: str, form: PageForm) -> Response:
             return _incident_page(request, user, number, 409, values=values,
                                   message=_refusal(request, status, "assigned"))
     try:
-        with page_engine(request).db.transaction() as conn:
+        with engine_of(request).db.transaction() as conn:
             sd.route_incident(conn, number, group, person or None)
     except DomainError as exc:
         field = "group" if exc.field == "assigned_group" else exc.field
@@ -353,7 +354,7 @@ def add_log(request: Request, incident_id: str, form: PageForm) -> Response:
     text, visibility = _text(form, "text"), _text(form, "visibility") or "internal"
     htmx = request.headers.get("HX-Request") == "true"
     try:
-        with page_engine(request).db.transaction() as conn:
+        with engine_of(request).db.transaction() as conn:
             sd.add_log_entry(conn, number, user.name, text, visibility)
     except DomainError as exc:
         if exc.field == "incident_id":
@@ -371,7 +372,7 @@ def add_log(request: Request, incident_id: str, form: PageForm) -> Response:
 def _problem_page(request: Request, user: Principal, problem_id: int, status_code: int = 200,
                   **extra: Any) -> HTMLResponse:
     now = utcnow()
-    with page_engine(request).db.read() as conn:
+    with engine_of(request).db.read() as conn:
         try:
             item, incidents = bq.problem_detail(conn, problem_id)
         except DomainError as exc:
@@ -399,7 +400,7 @@ def edit_problem(request: Request, problem_id: str, form: PageForm) -> Response:
     number = _parse_id(problem_id, "Problem")
     values = {"root_cause": _text(form, "root_cause"), "workaround": _text(form, "workaround")}
     try:
-        with page_engine(request).db.transaction() as conn:
+        with engine_of(request).db.transaction() as conn:
             sd.record_analysis(conn, number, values)
     except DomainError as exc:
         if "does not exist" in exc.message:
@@ -417,7 +418,7 @@ def resolve_problem(request: Request, problem_id: str, form: PageForm) -> Respon
     number = _parse_id(problem_id, "Problem")
     resolution = _text(form, "resolution")
     try:
-        with page_engine(request).db.transaction() as conn:
+        with engine_of(request).db.transaction() as conn:
             sd.resolve_problem(conn, number, resolution)
     except DomainError as exc:
         if "does not exist" in exc.message:

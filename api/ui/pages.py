@@ -25,21 +25,12 @@ from engine.queries import InstanceFilter, TaskFilter
 from engine.schema import job, process_instance
 
 from .. import access
+from ..deps import engine_of
 from ..identity import Identity, LoginLimiter, Principal
 from ..problems import ApiProblem, problem
 from ..routes.instances import decode_cursor, encode_cursor
 from ..security import SESSION_COOKIE
-from . import (
-    appointment_pages,
-    board_pages,
-    customer_pages,
-    invoice_pages,
-    order_pages,
-    outbox_pages,
-    quote_pages,
-    search_pages,
-    start_pages,
-)
+from . import appointment_pages, board_pages, outbox_pages, quote_pages, start_pages
 from .forms import FieldError, field_errors, fields_of, parse_submission
 from .i18n import LANGUAGES
 from .rendering import (
@@ -49,7 +40,6 @@ from .rendering import (
     PageForm,
     checked_form,
     current_user,
-    page_engine,
     render,
     require_user,
 )
@@ -75,7 +65,7 @@ def login_submit(request: Request, form: PageForm) -> Response:
     key = f"{username}|{request.client.host if request.client else '?'}"
     if limiter.blocked(key):
         return render(request, "login.html", 429, next=next_path, error="Zu viele Fehlversuche; bitte später erneut.")
-    with page_engine(request).db.transaction() as conn:
+    with engine_of(request).db.transaction() as conn:
         principal = identity.verify_password(conn, username, password)
         if principal is None:
             limiter.failed(key)
@@ -93,7 +83,7 @@ def login_submit(request: Request, form: PageForm) -> Response:
 def logout(request: Request, form: PageForm) -> Response:
     principal = current_user(request)
     checked_form(request, principal, form)
-    with page_engine(request).db.transaction() as conn:
+    with engine_of(request).db.transaction() as conn:
         request.app.state.identity.close_session(conn, request.cookies.get(SESSION_COOKIE, ""))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
@@ -120,7 +110,7 @@ def _visibility(principal: Principal) -> dict[str, Any]:
 @router.get("/", response_class=HTMLResponse)
 def dashboard(request: Request) -> HTMLResponse:
     user = require_user(request)
-    engine = page_engine(request)
+    engine = engine_of(request)
     _mine, my_total = engine.query_tasks(TaskFilter(assignee=user.name, limit=1))
     _g, group_total = engine.query_tasks(TaskFilter(limit=1, **_visibility(user)))
     _o, overdue = engine.query_tasks(TaskFilter(limit=1, due_before=utcnow(), **_visibility(user)))
@@ -146,7 +136,7 @@ def dashboard(request: Request) -> HTMLResponse:
 def opportunities(request: Request, stage: str = "", page: int = 0) -> HTMLResponse:
     user = require_user(request)
     stage = stage if stage in STAGES else ""
-    with page_engine(request).db.read() as conn:
+    with engine_of(request).db.read() as conn:
         items, total = crm_lists.list_opportunities(conn, stage=stage or None, limit=50, offset=max(page, 0) * 50)
         names = crm_appointments.account_names(conn, [item["account_id"] for item in items])
     return render(request, "opportunities.html", user=user, items=items, total=total, stage=stage, page=page,
@@ -163,9 +153,9 @@ def inbox(request: Request, process: str = "", business_key: str = "", mine: boo
                              assignee=user.name if mine else None, due_before=utcnow() if overdue else None,
                              sort=sort if sort != "priority" else "-priority", limit=50, offset=max(page, 0) * 50,
                              **_visibility(user))
-    tasks, total = page_engine(request).query_tasks(task_filter)
-    with page_engine(request).db.read() as conn:
-        processes = [d.key for d in page_engine(request).repository.list(conn)]
+    tasks, total = engine_of(request).query_tasks(task_filter)
+    with engine_of(request).db.read() as conn:
+        processes = [d.key for d in engine_of(request).repository.list(conn)]
     return render(request, "inbox.html", user=user, tasks=tasks, total=total, processes=processes, process=process,
                   business_key=business_key, mine=mine, overdue=overdue, sort=sort, page=page)
 
@@ -174,12 +164,12 @@ def inbox(request: Request, process: str = "", business_key: str = "", mine: boo
 def claim(request: Request, task_id: str, form: PageForm) -> HTMLResponse:
     user = require_user(request)
     checked_form(request, user, form)
-    task = page_engine(request).get_task(task_id)
+    task = engine_of(request).get_task(task_id)
     if not access.may_read_task(request, user, task):
         raise PageForbidden()
     message = None
     try:
-        task = page_engine(request).claim(task_id, user.name)
+        task = engine_of(request).claim(task_id, user.name)
     except (Conflict, InvalidState) as exc:
         message = str(exc)
     return render(request, "task_row.html", user=user, task=task, message=message)
@@ -189,16 +179,16 @@ def claim(request: Request, task_id: str, form: PageForm) -> HTMLResponse:
 def unclaim(request: Request, task_id: str, form: PageForm) -> HTMLResponse:
     user = require_user(request)
     checked_form(request, user, form)
-    task = page_engine(request).get_task(task_id)
+    task = engine_of(request).get_task(task_id)
     if task.assignee not in (None, user.name) and not user.has("manager"):
         raise PageForbidden()
-    return render(request, "task_row.html", user=user, task=page_engine(request).unclaim(task_id, user.name))
+    return render(request, "task_row.html", user=user, task=engine_of(request).unclaim(task_id, user.name))
 
 
 def _task_page(request: Request, user: Principal, task_id: str, values: dict[str, Any] | None = None,
                errors: dict[str, FieldError] | None = None, message: str | None = None,
                status_code: int = 200) -> HTMLResponse:
-    engine = page_engine(request)
+    engine = engine_of(request)
     task = engine.get_task(task_id)
     if not access.may_read_task(request, user, task):
         raise PageForbidden()
@@ -219,7 +209,7 @@ def task_form(request: Request, task_id: str) -> HTMLResponse:
 def complete_task(request: Request, task_id: str, form: PageForm) -> Response:
     user = require_user(request)
     checked_form(request, user, form)
-    engine = page_engine(request)
+    engine = engine_of(request)
     schema = engine.task_form(task_id)
     data = parse_submission(schema, form)
     task = engine.get_task(task_id)
@@ -241,7 +231,7 @@ def complete_task(request: Request, task_id: str, form: PageForm) -> Response:
 @router.get("/designer", response_class=HTMLResponse)
 def designer_list(request: Request) -> HTMLResponse:
     user = require_user(request, "designer")
-    engine = page_engine(request)
+    engine = engine_of(request)
     with engine.db.read() as conn:
         definitions = engine.repository.list(conn, latest_only=False)
     return render(request, "designer_list.html", user=user, definitions=list(reversed(definitions)))
@@ -257,7 +247,7 @@ def designer_edit(request: Request, key: str = "") -> HTMLResponse:
 @router.get("/instances", response_class=HTMLResponse)
 def instances(request: Request, key: str = "", state: str = "running", page: int = 0) -> HTMLResponse:
     user = require_user(request)
-    items, total = page_engine(request).query_instances(InstanceFilter(
+    items, total = engine_of(request).query_instances(InstanceFilter(
         process_key=key or None, state=state or None, audience=access.audience(request, user), limit=50,
         offset=max(page, 0) * 50))
     return render(request, "instances.html", user=user, items=items, total=total, key=key, state=state, page=page)
@@ -268,7 +258,7 @@ def instance_view(request: Request, instance_id: str, cursor: str = "") -> HTMLR
     """The instance, its diagram and the latest page of its history (newest first; "ältere" pages on)."""
     user = require_user(request)
     access.visible_instance(request, user, instance_id)
-    engine = page_engine(request)
+    engine = engine_of(request)
     instance = engine.get_instance(instance_id)
     try:
         after = decode_cursor(cursor)[0] if cursor else None
@@ -288,7 +278,7 @@ def cancel_instance(request: Request, instance_id: str, form: PageForm) -> Respo
     user = require_user(request, "manager")
     checked_form(request, user, form)
     access.visible_instance(request, user, instance_id)
-    page_engine(request).cancel(instance_id, str(form.get("reason") or "") or None, user=user.name)
+    engine_of(request).cancel(instance_id, str(form.get("reason") or "") or None, user=user.name)
     return RedirectResponse(f"/instances/{instance_id}", status_code=303)
 
 
@@ -296,7 +286,7 @@ def cancel_instance(request: Request, instance_id: str, form: PageForm) -> Respo
 @router.get("/customers", response_class=HTMLResponse)
 def customers(request: Request, q: str = "", page: int = 0) -> HTMLResponse:
     user = require_user(request)
-    with page_engine(request).db.read() as conn:
+    with engine_of(request).db.read() as conn:
         accounts, total = crm_queries.search_accounts(conn, q, limit=50, offset=max(page, 0) * 50)
     return render(request, "customers.html", user=user, accounts=accounts, total=total, q=q, page=page)
 
@@ -304,7 +294,7 @@ def customers(request: Request, q: str = "", page: int = 0) -> HTMLResponse:
 @router.get("/customers/{account_id}", response_class=HTMLResponse)
 def customer(request: Request, account_id: int) -> HTMLResponse:
     user = require_user(request)
-    engine = page_engine(request)
+    engine = engine_of(request)
     with engine.db.read() as conn:
         try:
             view = crm_queries.account_360(conn, account_id)
@@ -320,7 +310,7 @@ def customer(request: Request, account_id: int) -> HTMLResponse:
 def start_for_customer(request: Request, account_id: int, form: PageForm) -> Response:
     user = require_user(request, "clerk", "manager")
     checked_form(request, user, form)
-    engine = page_engine(request)
+    engine = engine_of(request)
     with engine.db.read() as conn:
         number = crm_queries.account_360(conn, account_id).account["number"]
     instance = engine.start(str(form.get("process")), {"account_id": account_id, "account_number": number},
@@ -331,7 +321,7 @@ def start_for_customer(request: Request, account_id: int, form: PageForm) -> Res
 @router.get("/products", response_class=HTMLResponse)
 def products(request: Request) -> HTMLResponse:
     user = require_user(request)
-    with page_engine(request).db.read() as conn:
+    with engine_of(request).db.read() as conn:
         items = crm_queries.list_products(conn)
     return render(request, "products.html", user=user, products=items)
 
@@ -340,23 +330,19 @@ def products(request: Request) -> HTMLResponse:
 @router.get("/incidents", response_class=HTMLResponse)
 def incidents(request: Request) -> HTMLResponse:
     user = require_user(request, "manager", "designer")
-    return render(request, "incidents.html", user=user, jobs=page_engine(request).jobs(state="failed", limit=500))
+    return render(request, "incidents.html", user=user, jobs=engine_of(request).jobs(state="failed", limit=500))
 
 
 @router.post("/incidents/{job_id}/retry", response_model=None)
 def retry_incident(request: Request, job_id: str, form: PageForm) -> Response:
     user = require_user(request, "manager")
     checked_form(request, user, form)
-    page_engine(request).retry_job(job_id)
+    engine_of(request).retry_job(job_id)
     return RedirectResponse("/incidents", status_code=303)
 
 
 def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
-    app.include_router(customer_pages.router)  # before router: /customers/new is no /customers/{account_id}
-    app.include_router(order_pages.router)
-    app.include_router(invoice_pages.router)
-    app.include_router(search_pages.router)
     app.include_router(router)
     app.include_router(quote_pages.router)
     app.include_router(board_pages.router)

@@ -33,10 +33,11 @@ from crm.schema import document, product, quote, quote_position
 from engine.errors import NotFound
 from engine.queries import InstanceFilter
 
+from ..deps import engine_of
 from ..headers import download_headers
 from ..identity import Principal
 from .i18n import language_of, translations
-from .rendering import PageForm, checked_form, page_engine, render, require_user
+from .rendering import PageForm, checked_form, render, require_user
 
 router = APIRouter(include_in_schema=False)
 
@@ -267,7 +268,7 @@ def _builder_page(request: Request, user: Principal, conn: Connection, view: crm
 @router.get("/customers/{account_id}/quotes/new", response_class=HTMLResponse)
 def new_quote(request: Request, account_id: int) -> HTMLResponse:
     user = require_user(request, *SELLERS)
-    with page_engine(request).db.read() as conn:
+    with engine_of(request).db.read() as conn:
         view = _account(conn, account_id)
         valid_until = (date.today() + timedelta(days=VALIDITY_DAYS)).isoformat()
         return _builder_page(request, user, conn, view, Builder(), valid_until=valid_until)
@@ -277,7 +278,7 @@ def new_quote(request: Request, account_id: int) -> HTMLResponse:
 def catalogue(request: Request, q: str = "") -> HTMLResponse:
     """The filtered product list of the builder (htmx swaps it while the user types)."""
     user = require_user(request, *SELLERS)
-    with page_engine(request).db.read() as conn:
+    with engine_of(request).db.read() as conn:
         items = _catalogue(conn, q)
     return _page(request, "_quote_catalogue.html", user=user, catalogue=items, q=q)
 
@@ -287,7 +288,7 @@ def preview(request: Request, form: PageForm) -> HTMLResponse:
     """The totals box for the positions as they are in the form (and each row's total, out of band)."""
     user = require_user(request, *SELLERS)
     checked_form(request, user, form)
-    with page_engine(request).db.read() as conn:
+    with engine_of(request).db.read() as conn:
         builder, _inputs = _evaluate(request, conn, _posted_lines(form))
     return _page(request, "_quote_totals.html", user=user, builder=builder, oob=True)
 
@@ -298,7 +299,7 @@ def positions(request: Request, form: PageForm) -> HTMLResponse:
     user = require_user(request, *SELLERS)
     checked_form(request, user, form)
     add, remove = form.get("add"), form.get("remove")
-    with page_engine(request).db.read() as conn:
+    with engine_of(request).db.read() as conn:
         builder, _inputs = _evaluate(request, conn, _posted_lines(form), add=str(add) if add is not None else None,
                                      remove=str(remove) if remove is not None else None)
     return _page(request, "_quote_positions.html", user=user, builder=builder)
@@ -315,7 +316,7 @@ def _checked_builder(request: Request, conn: Connection, form: Any) -> tuple[Bui
 def create_quote(request: Request, account_id: int, form: PageForm) -> Response:
     user = require_user(request, *SELLERS)
     checked_form(request, user, form)
-    engine = page_engine(request)
+    engine = engine_of(request)
     valid_text, contact_text = str(form.get("valid_until") or ""), str(form.get("contact_id") or "")
     with engine.db.read() as conn:
         view = _account(conn, account_id)
@@ -361,7 +362,7 @@ def _editable(request: Request, quote_row: Any, lines: list[dict[str, Any]]) -> 
 @router.get("/quotes/{quote_id}/edit", response_model=None)
 def edit_quote(request: Request, quote_id: int) -> Response:
     user = require_user(request, *SELLERS)
-    with page_engine(request).db.read() as conn:
+    with engine_of(request).db.read() as conn:
         quote_row = _get_quote(conn, quote_id)
         lines = _stored_lines(conn, quote_id)
         refusal = _editable(request, quote_row, lines)
@@ -387,7 +388,7 @@ def save_positions(request: Request, quote_id: int, form: PageForm) -> Response:
     """Replace the positions of a draft (PUT semantics through ``crm.quotes.update_positions``)."""
     user = require_user(request, *SELLERS)
     checked_form(request, user, form)
-    engine = page_engine(request)
+    engine = engine_of(request)
     with engine.db.read() as conn:
         quote_row = _get_quote(conn, quote_id)
         refusal = _editable(request, quote_row, _stored_lines(conn, quote_id))
@@ -435,7 +436,7 @@ def _approval_key(quote_row: Any) -> str:
 
 def _approval_request(request: Request, quote_row: Any) -> str | None:
     """The running approval process of this quote version, if one was asked for already."""
-    running, _total = page_engine(request).query_instances(InstanceFilter(
+    running, _total = engine_of(request).query_instances(InstanceFilter(
         process_key=DISCOUNT_APPROVAL, business_key=_approval_key(quote_row), state="running", limit=1))
     return str(running[0].id) if running else None
 
@@ -443,7 +444,7 @@ def _approval_request(request: Request, quote_row: Any) -> str | None:
 @router.get("/quotes/{quote_id}", response_class=HTMLResponse)
 def show_quote(request: Request, quote_id: int, acquisition: str = "") -> HTMLResponse:
     user = require_user(request)
-    with page_engine(request).db.read() as conn:
+    with engine_of(request).db.read() as conn:
         return _quote_page(request, user, conn, _get_quote(conn, quote_id),
                            acquisition=acquisition if re.fullmatch(r"[\w-]{1,64}", acquisition) else None)
 
@@ -453,7 +454,7 @@ def send_quote(request: Request, quote_id: int, form: PageForm) -> Response:
     """Mark the quote sent; a running acquisition process of the customer is only pointed to, not advanced."""
     user = require_user(request, *SELLERS)
     checked_form(request, user, form)
-    engine = page_engine(request)
+    engine = engine_of(request)
     try:
         with engine.db.transaction() as conn:
             quote_row = _get_quote(conn, quote_id)
@@ -482,7 +483,7 @@ def request_approval(request: Request, quote_id: int, form: PageForm) -> Respons
     records the decision on the quote (a second click while one is running starts nothing)."""
     user = require_user(request, *SELLERS)
     checked_form(request, user, form)
-    engine = page_engine(request)
+    engine = engine_of(request)
     with engine.db.read() as conn:
         quote_row = _get_quote(conn, quote_id)
         needed = quote_row.status == "draft" and crm_quotes.discount_approval_needed(conn, quote_id)
@@ -506,7 +507,7 @@ def revise_quote(request: Request, quote_id: int, form: PageForm) -> Response:
     """A new draft version of a sent quote (valid for another 30 days at least), shown right away."""
     user = require_user(request, *SELLERS)
     checked_form(request, user, form)
-    engine = page_engine(request)
+    engine = engine_of(request)
     try:
         with engine.db.transaction() as conn:
             quote_row = _get_quote(conn, quote_id)
@@ -528,7 +529,7 @@ def quote_pdf(request: Request, quote_id: int) -> Response:
     """
     user = require_user(request)
     store = DocumentStore()
-    with page_engine(request).db.transaction() as conn:
+    with engine_of(request).db.transaction() as conn:
         quote_row = _get_quote(conn, quote_id)
         if not _stored_lines(conn, quote_id):
             return _quote_page(request, user, conn, quote_row, status_code=409,
@@ -620,7 +621,7 @@ def create_product(request: Request, form: PageForm) -> Response:
                                          active=changes["active"],
                                          provisioning_steps=tuple(changes["provisioning_steps"]))
         try:
-            with page_engine(request).db.transaction() as conn:
+            with engine_of(request).db.transaction() as conn:
                 crm_products.create_product(conn, data)
         except DomainError as exc:
             errors[_field_of(exc)] = exc.message
@@ -635,7 +636,7 @@ def create_product(request: Request, form: PageForm) -> Response:
 @router.get("/products/{product_id}/edit", response_class=HTMLResponse)
 def edit_product(request: Request, product_id: int) -> HTMLResponse:
     user = require_user(request, "manager")
-    with page_engine(request).db.read() as conn:
+    with engine_of(request).db.read() as conn:
         row = conn.execute(sa.select(product).where(product.c.id == product_id)).one_or_none()
         if row is None:
             raise NotFound(f"product {product_id} does not exist")
@@ -651,14 +652,14 @@ def save_product(request: Request, product_id: int, form: PageForm) -> Response:
     user = require_user(request, "manager")
     checked_form(request, user, form)
     typed, changes, errors = _product_values(request, form, new=False)
-    with page_engine(request).db.read() as conn:
+    with engine_of(request).db.read() as conn:
         code = conn.execute(sa.select(product.c.code).where(product.c.id == product_id)).scalar_one_or_none()
     if code is None:
         raise NotFound(f"product {product_id} does not exist")
     typed["code"] = code
     if not errors:
         try:
-            with page_engine(request).db.transaction() as conn:
+            with engine_of(request).db.transaction() as conn:
                 crm_products.update_product(conn, product_id, **changes)
         except DomainError as exc:
             errors[_field_of(exc)] = exc.message

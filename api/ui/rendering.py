@@ -98,7 +98,3 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
     context.setdefault("user", None)
     values = {"lang": language, "languages": LANGUAGES, "now": utcnow(), **context}
     return TEMPLATES[language].TemplateResponse(request, name, values, status_code=status_code)
-
-
-def page_engine(request: Request) -> Any:
-    return request.app.state.engine

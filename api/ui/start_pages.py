@@ -13,8 +13,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from engine.errors import Conflict, InvalidState, NotFound
 from engine.repository import LoadedDefinition
 
+from ..deps import engine_of
 from ..identity import Principal
-from .rendering import PageForm, checked_form, page_engine, render, require_user
+from .rendering import PageForm, checked_form, render, require_user
 
 router = APIRouter(include_in_schema=False)
 
@@ -45,7 +46,7 @@ def _may_start(user: Principal, lane: str | None) -> bool:
 
 
 def startable_processes(request: Request, user: Principal) -> list[Startable]:
-    engine = page_engine(request)
+    engine = engine_of(request)
     found = []
     with engine.db.read() as conn:
         for info in engine.repository.list(conn):
@@ -87,7 +88,7 @@ def start_process(request: Request, form: PageForm) -> Response:
     if len(business_key) > MAX_BUSINESS_KEY:
         return _page(request, user, 422, values=values,
                      errors={"business_key": "Der Geschäftsschlüssel darf höchstens 200 Zeichen lang sein."})
-    engine = page_engine(request)
+    engine = engine_of(request)
     instance = engine.start(key, {}, business_key=business_key or None, user=user.name)
     return RedirectResponse(first_form_of(request, user, instance.id), status_code=303)
 
@@ -96,7 +97,7 @@ def first_form_of(request: Request, user: Principal, instance_id: str) -> str:
     """The instance's first open user task when it is the user's own (assigned to them or offered to one of their
     groups; a manager's right to work on anything does not count). It is claimed for them, so a colleague of the
     same group does not fill in someone else's request. Otherwise the instance page."""
-    engine = page_engine(request)
+    engine = engine_of(request)
     for task in engine.list_tasks(instance_id=instance_id):
         offered = task.assignee is None and bool(set(task.candidate_groups) & user.groups)
         if task.assignee != user.name and not offered:
