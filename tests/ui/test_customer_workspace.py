@@ -180,3 +180,32 @@ def test_a_second_payment_click_records_nothing_twice(app: Api, invoice_id: int)
         second = client.post(f"/invoices/{invoice_id}/payment", data={"csrf_token": token})
     assert first.status_code == 303 and second.status_code == 409
     assert "bereits bezahlt" in second.text
+
+
+WAITING_BILLING = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="t">
+  <bpmn:message id="paid" name="invoice_paid" />
+  <bpmn:process id="billing" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:intermediateCatchEvent id="wait"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+      <bpmn:messageEventDefinition messageRef="paid" /></bpmn:intermediateCatchEvent>
+    <bpmn:endEvent id="end"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="wait" />
+    <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+def test_a_payment_awaited_by_the_billing_process_is_delivered_to_it(page: Any, app: Api, invoice_id: int) -> None:
+    """The page does what an integration does (message invoice_paid, correlation key invoice_id): the process's
+    own step records the payment (the shipped billing.payment; this stand-in only waits and ends)."""
+    app.engine.deploy([("billing.bpmn", WAITING_BILLING)])
+    instance = app.engine.start("billing", {"invoice_id": invoice_id})
+    other = app.engine.start("billing", {"invoice_id": invoice_id + 1000})
+    _login(page, app, f"/invoices/{invoice_id}")
+    assert "Die laufende Abrechnung wartet auf diese Zahlung" in page.locator("#payment").inner_text()
+    page.click("#payment button[type=submit]")
+    page.wait_for_url("**flash=payment_sent")
+    assert app.engine.get_instance(instance.id).state == "completed"
+    assert app.engine.get_instance(other.id).state == "running"
+    assert app.engine.get_instance(instance.id).variables["paid_at"].startswith(date.today().isoformat())
