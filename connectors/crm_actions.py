@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Connection, Engine
 
-from crm import accounts, activities, credit, orders, production, quotes, service_desk, sla
-from crm.business_calendar import office_calendar
+from crm import accounts, activities, credit, invoices, orders, production, quotes, service_desk, sla
+from crm.business_calendar import BERLIN, office_calendar
 from crm.errors import DomainError
 from crm.schema import order, quote_position
 
@@ -115,6 +115,10 @@ class IncidentLog(BaseModel):
     by_agent: bool = Field(default=False, description="an agent's entry counts as the first response")
 
 
+class SlaReports(BaseModel):
+    period: str | None = Field(default=None, description="month like 2026-11; default the previous month")
+
+
 class WorkingDeadline(BaseModel):
     working_days: int = Field(default=0, ge=0, le=366)
     working_hours: float = Field(default=0, ge=0, le=24 * 366)
@@ -134,6 +138,15 @@ class ProblemWorkaround(BaseModel):
 class ResolveProblem(BaseModel):
     problem_id: int
     resolution: str
+
+
+MONTHS = ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
+          "November", "Dezember")
+
+
+def _month_label(period: str) -> str:
+    year, month = period.split("-")
+    return f"{MONTHS[int(month) - 1]} {year}"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -299,6 +312,25 @@ class CrmActions:
         due = calendar.add(due, timedelta(hours=params.working_hours))
         return {"due": _iso(due)}
 
+    def sla_reports(self, params: SlaReports, context: ConnectorContext) -> dict[str, Any]:
+        """The month's SLA figures of every account with incidents, each with the contact who receives it
+        (accounts without a contact with an e-mail address are listed as skipped)."""
+        period = params.period
+        if period is None:
+            first = self.clock().astimezone(BERLIN).date().replace(day=1)
+            period = (first - timedelta(days=1)).strftime("%Y-%m")
+        reports, skipped = [], []
+        with self._transaction() as conn:
+            for account_id in service_desk.accounts_with_incidents(conn, period):
+                contact_id = invoices.correspondence_contact(conn, account_id)
+                if contact_id is None:
+                    skipped.append(account_id)
+                    continue
+                figures = service_desk.sla_report(conn, account_id, period)
+                reports.append({**figures, "contact_id": contact_id, "period_label": _month_label(period),
+                                "account": accounts.account_display_name(conn, account_id)})
+        return {"period": period, "reports": reports, "skipped": skipped}
+
     def create_problem(self, params: CreateProblem, context: ConnectorContext) -> dict[str, Any]:
         """A problem grouping the given open incidents (a retried job finds the problem it made)."""
         with self._transaction() as conn:
@@ -342,6 +374,7 @@ def register(registry: Registry, engine: Engine, clock: Callable[[], datetime] |
     registry.register("crm.incident_action", actions.incident_action, IncidentAction)
     registry.register("crm.incident_log", actions.incident_log, IncidentLog)
     registry.register("crm.working_deadline", actions.working_deadline, WorkingDeadline)
+    registry.register("crm.sla_reports", actions.sla_reports, SlaReports)
     registry.register("crm.create_problem", actions.create_problem, CreateProblem)
     registry.register("crm.publish_workaround", actions.publish_workaround, ProblemWorkaround)
     registry.register("crm.resolve_problem", actions.resolve_problem, ResolveProblem)

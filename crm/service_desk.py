@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from . import validation as v
 from .accounts import get_account
+from .business_calendar import BERLIN
 from .errors import DomainError
 from .numbering import yearly_number
 from .schema import booked_service, contact, incident, incident_log, problem
-from .sla import deadlines, missed, priority, shifted
+from .sla import deadlines, missed, priority, shifted, sla_calendar
 from .status import Transitions, change_status
 
 ORIGINS = ("phone", "mail", "web", "rest", "monitoring")
@@ -514,3 +515,63 @@ def reply_target(
         if own or answers_our_mail:
             return row
     return None
+
+
+# -- the customer's SLA report ------------------------------------------------------------------------------
+def month_bounds(period: str) -> tuple[datetime, datetime]:
+    """``"2026-11"`` → [1 November 00:00, 1 December 00:00) in Europe/Berlin, as UTC instants."""
+    match = re.fullmatch(r"(\d{4})-(\d{2})", period or "")
+    if match is None or not 1 <= int(match[2]) <= 12:
+        raise DomainError("period", f"period must be a month like 2026-11, not {period!r}")
+    year, month = int(match[1]), int(match[2])
+    start = datetime(year, month, 1, tzinfo=BERLIN)
+    end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=BERLIN)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def sla_report(conn: Connection, account_id: int, period: str) -> dict[str, object]:
+    """The account's QoS figures for a month: incidents opened, responses and resolutions within the SLA, the
+    violations (numbers and what was missed), and the average response and resolution time in working hours."""
+    since, until = month_bounds(period)
+    acc = get_account(conn, account_id)
+    rows = list(conn.execute(
+        sa.select(incident)
+        .where(incident.c.account_id == account_id, incident.c.opened_at >= since, incident.c.opened_at < until)
+        .order_by(incident.c.opened_at, incident.c.id)
+    ))
+    violations = sla_violations(conn, account_id, since, until)
+    late = {int(str(v["incident_id"])): list(v["missed"]) for v in violations}  # type: ignore[call-overload]
+    response_hours, resolution_hours = [], []
+    for row in rows:
+        calendar = sla_calendar(str(acc.sla_class), str(row.priority))
+        if row.responded_at is not None:
+            response_hours.append(calendar.working_time(row.opened_at, row.responded_at).total_seconds() / 3600)
+        if row.resolved_at is not None:
+            resolution_hours.append(calendar.working_time(row.opened_at, row.resolved_at).total_seconds() / 3600)
+
+    def average(values: list[float]) -> float | None:
+        return round(sum(values) / len(values), 1) if values else None
+
+    return {
+        "account_id": account_id,
+        "period": period,
+        "sla_class": str(acc.sla_class),
+        "incidents": len(rows),
+        "resolved": sum(1 for r in rows if r.resolved_at is not None),
+        "response_met": sum(1 for r in rows if "response" not in late.get(int(r.id), [])),
+        "resolution_met": sum(1 for r in rows if "resolution" not in late.get(int(r.id), [])),
+        "violations": [{"number": str(v["number"]), "priority": str(v["priority"]), "missed": list(v["missed"])}  # type: ignore[call-overload]
+                       for v in violations],
+        "average_response_hours": average(response_hours),
+        "average_resolution_hours": average(resolution_hours),
+    }
+
+
+def accounts_with_incidents(conn: Connection, period: str) -> list[int]:
+    """The accounts with incidents opened in the month: they get an SLA report."""
+    since, until = month_bounds(period)
+    return [int(i) for i in conn.execute(
+        sa.select(incident.c.account_id).distinct()
+        .where(incident.c.account_id.is_not(None), incident.c.opened_at >= since, incident.c.opened_at < until)
+        .order_by(incident.c.account_id)
+    ).scalars()]
