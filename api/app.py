@@ -124,8 +124,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
                    exchange, system):
         app.include_router(module.router, prefix=API_PREFIX)
     from .routes import migration, modification  # instance repair and version migration (issue 18)
+    from .ui import migration_pages, modification_pages
     for extra in (modification, migration):
         app.include_router(extra.router, prefix=API_PREFIX)
+    for extra_pages in (modification_pages, migration_pages):
+        app.include_router(extra_pages.router)
 
     pages.install(app)
     return app

@@ -100,7 +100,7 @@ def load_definition(engine: Engine, conn: Connection, definition_id: str | None 
     return engine.repository.get(conn, key, version)
 
 
-def _elements(definition: LoadedDefinition) -> dict[str, Any]:
+def elements_of(definition: LoadedDefinition) -> dict[str, Any]:
     specs = {}
     for process in [definition.parsed.spec, *definition.parsed.embedded.values()]:
         for spec in process.task_specs.values():
@@ -117,7 +117,7 @@ def _kind(spec: Any) -> str:
 def make_plan(source: LoadedDefinition, target: LoadedDefinition, explicit: dict[str, str] | None = None,
               update_event_triggers: bool = False) -> MigrationPlan:
     """Map by element id (same id and kind), then apply the explicit mappings; list what stays unmapped."""
-    src, dst = _elements(source), _elements(target)
+    src, dst = elements_of(source), elements_of(target)
     for source_id, target_id in (explicit or {}).items():
         if source_id not in src:
             raise InvalidPlan(f"element '{source_id}' does not exist in {source.info.key} version "
@@ -190,7 +190,7 @@ def _migrate(engine: Engine, conn: Connection, plan: MigrationPlan, instance_id:
     if reasons:
         raise MigrationRefused(reasons)
     target = engine.repository.get(conn, plan.target_key, plan.target_version)
-    targets = _elements(target)
+    targets = elements_of(target)
     specs, versions = engine.repository.resolve_called(conn, target)
     old = inst.workflow
     tokens = _tokens(old)
@@ -354,3 +354,13 @@ def checked_plan(engine: Engine, source_key: str, source_version: int, target_ke
     return MigrationPlan(full.source_key, full.source_version, full.target_key, full.target_version,
                          dict(mappings), [u for u in full.unmapped if u.element_id not in mappings],
                          update_event_triggers)
+
+
+def running_per_version(engine: Engine, key: str) -> dict[int, int]:
+    """How many instances of each version of a process are running (what a migration could move)."""
+    with engine.db.read() as conn:
+        rows = conn.execute(sa.select(process_instance.c.process_version, sa.func.count())
+                            .where(process_instance.c.process_key == key)
+                            .where(process_instance.c.state == RUNNING)
+                            .group_by(process_instance.c.process_version)).all()
+    return {int(version): int(count) for version, count in rows}

@@ -337,3 +337,17 @@ def active_elements(workflow: Any) -> list[dict[str, Any]]:
     return [{"elementId": element_id(t), "taskId": str(t.id), "state": TaskState.get_name(t.state),
              "type": type(t.task_spec).__name__}
             for t in all_tasks(workflow) if t.has_state(LIVE) and is_visible(t)]
+
+
+def options(engine: Engine, instance_id: str) -> dict[str, Any]:
+    """What the instance page offers an operator: the definition's elements and the tokens now (read only)."""
+    with engine.db.read() as conn:
+        inst = engine.store.load(conn, instance_id, for_update=False)
+        failed = [r.element_id for r in conn.execute(
+            sa.select(job.c.element_id).where(job.c.instance_id == instance_id).where(job.c.kind == SERVICE_JOB)
+            .where(job.c.state.in_(("failed", "pending"))))]
+    elements = [{"id": bpmn_id, "name": getattr(spec, "bpmn_name", None) or bpmn_id, "type": type(spec).__name__,
+                 "startAfter": len(successors(spec)) == 1}
+                for bpmn_id, (spec, _process) in element_specs(inst.workflow).items()]
+    return {"state": inst.state, "elements": sorted(elements, key=lambda e: str(e["name"]).lower()),
+            "tokens": active_elements(inst.workflow), "waitingServices": sorted(set(failed) - {None})}
