@@ -54,26 +54,26 @@ def _read_files(paths: Sequence[Path]) -> tuple[list[tuple[str, bytes]], list[tu
     bpmn, forms = [], []
     for path in paths:
         if path.is_dir():
-            nested = sorted(p for p in path.rglob("*") if p.suffix in (".bpmn", ".json"))
+            nested = sorted(p for p in path.rglob("*") if p.suffix in (".bpmn", ".dmn", ".json"))
             more_bpmn, more_forms = _read_files(nested)
             bpmn += more_bpmn
             forms += more_forms
             continue
         if not path.exists():
             raise UsageError(f"no such file: {path}")
-        if path.suffix == ".bpmn":
+        if path.suffix in (".bpmn", ".dmn"):  # decisions deploy beside processes: engine/decisions.py
             bpmn.append((path.name, path.read_bytes()))
         elif path.suffix == ".json":
             forms.append((path.name, path.read_bytes()))
         else:
-            raise UsageError(f"cannot deploy {path}: expected a .bpmn file or a .json form schema")
+            raise UsageError(f"cannot deploy {path}: expected a .bpmn or .dmn file or a .json form schema")
     return bpmn, forms
 
 
 def _deploy(settings: Settings, paths: Sequence[Path], user: str | None) -> int:
     bpmn, forms = _read_files(paths)
     if not bpmn and not forms:
-        raise UsageError("nothing to deploy: no .bpmn or .json files given")
+        raise UsageError("nothing to deploy: no .bpmn, .dmn or .json files given")
     result = _engine(settings).deploy(bpmn, forms, deployed_by=user, source="cli")
     created = {(d.key, d.version) for d in result.created}
     for definition in result.definitions:
@@ -81,6 +81,9 @@ def _deploy(settings: Settings, paths: Sequence[Path], user: str | None) -> int:
         print(f"{status}: {definition.key} version {definition.version}")
     for form in result.forms:
         print(f"form: {form.key} version {form.version}")
+    for decision in result.decisions:
+        status = "deployed" if decision in result.created_decisions else "unchanged"
+        print(f"{status}: decision {decision.key} version {decision.version}")
     return 0
 
 

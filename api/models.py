@@ -44,6 +44,20 @@ class FormOut(Camel):
     checksum: str
 
 
+class DeployedDecision(Camel):
+    """A DMN decision of a deployment (key = the decision's id); ``created`` when it is a new version."""
+
+    id: str
+    key: str
+    version: int
+    name: str | None
+    checksum: str
+    file_name: str | None
+    deployed_at: datetime
+    deployed_by: str | None
+    created: bool
+
+
 class DeploymentWarning(Camel):
     """Deployed, but not run as drawn (a data store, a non-executable process): where and why."""
 
@@ -57,6 +71,7 @@ class DeploymentOut(Camel):
     deployment_id: str | None
     definitions: list[DeployedDefinition]
     forms: list[FormOut]
+    decisions: list[DeployedDecision] = Field(default_factory=list)
     warnings: list[DeploymentWarning] = Field(default_factory=list)
 
 

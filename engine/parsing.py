@@ -8,6 +8,7 @@ line, and nothing that a modeller can draw crashes the deploy: anything unexpect
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser, SpiffProcessParser
 from SpiffWorkflow.spiff.parser.task_spec import ServiceTaskParser
 
+from .decisions import DecisionEngine, DecisionTaskParser, add_decision, decision_engine
 from .errors import Problem
 from .foreign import as_utf8, execution_copy, readable, validation_copy
 from .initiator import initiator_problems
@@ -36,7 +38,6 @@ FLOW_NODE_TAGS = {
 }
 UNSUPPORTED = {
     "complexGateway": "complex gateways are not supported",
-    "businessRuleTask": "business rule tasks (DMN) are not supported",
 }
 UNSUPPORTED_EVENT_DEFINITIONS = {
     "compensateEventDefinition": "compensation events are not supported",
@@ -89,7 +90,8 @@ class ShallowProcessParser(SpiffProcessParser):
 
 class SilverflowParser(SpiffBpmnParser):
     """Spiff's parser with our service task, which waits for the engine to call the connector, implicit
-    parallel splits on every task and event, and no recursion along long chains."""
+    parallel splits on every task and event, no recursion along long chains, and business rule tasks that name
+    their decision the Spiff or the Camunda way (``engine.decisions``)."""
 
     PROCESS_PARSER_CLASS = ShallowProcessParser
 
@@ -98,8 +100,13 @@ class SilverflowParser(SpiffBpmnParser):
         for tag, (parser_class, spec_class) in {
             **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
             full_tag("serviceTask"): (ServiceTaskParser, ExternalServiceTask),
+            full_tag("businessRuleTask"): (DecisionTaskParser,
+                                           SpiffBpmnParser.OVERRIDE_PARSER_CLASSES[full_tag("businessRuleTask")][1]),
         }.items()
     }
+
+    def get_engine(self, decision_ref: str | None, node: Any) -> DecisionEngine:
+        return decision_engine(self, decision_ref, node)
 
 
 def checksum(xml: bytes) -> str:
@@ -120,6 +127,7 @@ class ParsedProcess:
     embedded: dict[str, BpmnProcessSpec]
     called_keys: set[str]
     executable: bool = True
+    decision_keys: set[str] = field(default_factory=set)  # decisions its business rule tasks call
 
 
 @dataclass
@@ -244,6 +252,11 @@ def _nearest_id(node: Any) -> str | None:
     return None
 
 
+def _decision_keys(specs: list[BpmnProcessSpec]) -> set[str]:
+    return {task_spec.dmnEngine.key for spec in specs for task_spec in spec.task_specs.values()
+            if isinstance(getattr(task_spec, "dmnEngine", None), DecisionEngine)}
+
+
 def _walk_specs(spec: BpmnProcessSpec, parser: SilverflowParser) -> tuple[dict[str, BpmnProcessSpec], set[str]]:
     """Collect embedded sub-process specs (recursively) and the keys of called processes; give every spec
     calendar timers on the way (``engine.timers``)."""
@@ -305,9 +318,13 @@ def _read(file_name: str, xml: bytes) -> tuple[Any, bytes] | Problem:
         return Problem(str(exc), file_name, None, 1)
 
 
-def parse_files(files: list[tuple[str, bytes]]) -> tuple[list[ParsedFile], list[Problem]]:
-    """Parse and validate BPMN files together, so call activities may point across them."""
+def parse_files(files: list[tuple[str, bytes]], decisions: Sequence[tuple[str, str, bytes]] = ()
+                ) -> tuple[list[ParsedFile], list[Problem]]:
+    """Parse and validate BPMN files together, so call activities may point across them; business rule tasks
+    find their tables among ``decisions`` (key, file name, checked DMN XML)."""
     parser = SilverflowParser()
+    for decision_key, decision_file, decision_xml in decisions:
+        add_decision(parser, decision_key, decision_file, decision_xml)
     parsed: list[ParsedFile] = []
     problems: list[Problem] = []
     roots: dict[str, Any] = {}
@@ -366,7 +383,8 @@ def parse_files(files: list[tuple[str, bytes]]) -> tuple[list[ParsedFile], list[
                                         process.sourceline))
                 continue
             problems.extend(_script_problems(parsed_file.file_name, root, [spec, *embedded.values()]))
-            parsed_file.processes[key] = ParsedProcess(key, process.get("name") or key, spec, embedded, called)
+            parsed_file.processes[key] = ParsedProcess(key, process.get("name") or key, spec, embedded, called,
+                                                       decision_keys=_decision_keys([spec, *embedded.values()]))
     return ([] if problems else parsed), problems
 
 
@@ -380,9 +398,13 @@ def _problem_from_validation(exc: ValidationException, file_name: str, root: Any
     return Problem(message, file_name, element_id, int(line) if line else None)
 
 
-def parse_process(file_name: str, xml: bytes, key: str) -> ParsedProcess:
-    """Parse one stored process again (after a restart); the XML was validated when it was deployed."""
+def parse_process(file_name: str, xml: bytes, key: str,
+                  decisions: Sequence[tuple[str, str, bytes]] = ()) -> ParsedProcess:
+    """Parse one stored process again (after a restart) with the decisions it was deployed with; the XML was
+    validated when it was deployed."""
     parser = SilverflowParser()
+    for decision_key, decision_file, decision_xml in decisions:
+        add_decision(parser, decision_key, decision_file, decision_xml)
     root = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True))
     process = root.find(f"{{{BPMN_NS}}}process[@id='{key}']")
     name = process.get("name") if process is not None else None
@@ -392,4 +414,5 @@ def parse_process(file_name: str, xml: bytes, key: str) -> ParsedProcess:
     parser.add_bpmn_xml(execution_copy(root, file_name)[0], filename=file_name)
     spec = parser.get_spec(key)
     embedded, called = _walk_specs(spec, parser)
-    return ParsedProcess(key, name or key, spec, embedded, called)
+    return ParsedProcess(key, name or key, spec, embedded, called,
+                         decision_keys=_decision_keys([spec, *embedded.values()]))

@@ -36,7 +36,25 @@ process_definition = sa.Table(
     sa.Column("deployed_by", sa.String(200), nullable=True),
     # Set at deploy from a start event's ``confidential`` property: its instances are need-to-know (HR data).
     sa.Column("confidential", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The decision versions (JSON {key: version}) its business rule tasks were parsed with: engine/decisions.py
+    sa.Column("decision_versions", sa.Text, nullable=True),
     sa.UniqueConstraint("key", "version", name="uq_process_definition_key_version"),
+)
+
+decision_definition = sa.Table(
+    "decision_definition",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("deployment_id", sa.String(36), sa.ForeignKey("deployment.id"), nullable=False),
+    sa.Column("key", sa.String(200), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("name", sa.String(500), nullable=True),
+    sa.Column("file_name", sa.String(500), nullable=True),
+    sa.Column("checksum", sa.String(64), nullable=False),
+    sa.Column("dmn_xml", sa.Text, nullable=False),
+    sa.Column("deployed_at", UTCDateTime, nullable=False),
+    sa.Column("deployed_by", sa.String(200), nullable=True),
+    sa.UniqueConstraint("key", "version", name="uq_decision_definition_key_version"),
 )
 
 form_definition = sa.Table(

@@ -16,6 +16,7 @@ from ..identity import Principal
 from ..models import (
     MAX_INT,
     DefinitionOut,
+    DeployedDecision,
     DeployedDefinition,
     DeploymentOut,
     DeploymentWarning,
@@ -32,7 +33,7 @@ MAX_UPLOAD = 5 * 1024 * 1024
 
 @router.post("/deployments", response_model=DeploymentOut, status_code=201)
 async def deploy(request: Request,
-                 files: Annotated[list[UploadFile], File(description=".bpmn files and form schemas (.json)")],
+                 files: Annotated[list[UploadFile], File(description=".bpmn and .dmn files and form schemas (.json)")],
                  principal: Annotated[Principal, Depends(require("designer"))]) -> DeploymentOut:
     bpmn, forms = [], []
     for upload in files:
@@ -40,13 +41,13 @@ async def deploy(request: Request,
         name = upload.filename or "upload"
         if len(content) > MAX_UPLOAD:
             raise ApiProblem(413, "Too large", f"{name} is larger than {MAX_UPLOAD // 1024 // 1024} MiB", "too-large")
-        if name.endswith(".bpmn") or name.endswith(".xml"):
+        if name.endswith((".bpmn", ".xml", ".dmn")):  # a .dmn file holds decisions: engine/decisions.py
             bpmn.append((name, content))
         elif name.endswith(".json"):
             forms.append((name, content))
         else:
-            raise ApiProblem(422, "Invalid request", f"{name}: expected a .bpmn file or a .json form schema",
-                             "validation", [{"field": "files", "message": f"{name} is neither .bpmn nor .json"}])
+            raise ApiProblem(422, "Invalid request", f"{name}: expected a .bpmn or .dmn file or a .json form schema",
+                             "validation", [{"field": "files", "message": f"{name} is neither .bpmn, .dmn nor .json"}])
     # The upload is read on the event loop; parsing and storing take seconds for a large file, so they run in the
     # threadpool and never hold up other requests.
     result = await run_in_threadpool(engine_of(request).deploy, bpmn, forms, deployed_by=principal.name,
@@ -56,6 +57,7 @@ async def deploy(request: Request,
         deployment_id=result.deployment_id,
         definitions=[DeployedDefinition(**d.__dict__, created=d.id in created) for d in result.definitions],
         forms=[FormOut(**f.__dict__) for f in result.forms],
+        decisions=[DeployedDecision(**d.__dict__, created=d in result.created_decisions) for d in result.decisions],
         warnings=[DeploymentWarning(message=w.message, file=w.file_name, element_id=w.element_id, line=w.line)
                   for w in result.warnings])
 

@@ -35,7 +35,12 @@ def app(sqlite_factory: SqliteFactory) -> Iterator[Api]:
 
 
 def _deploy(api: Api, name: str, content: bytes | None = None) -> httpx.Response:
-    return api.client("designer").post("/deployments", files=[("files", (name, content or _model(name)))])
+    """Deploys a corpus file together with its decisions (the .dmn file of the same name), as a modeller would."""
+    files = [("files", (name, content or _model(name)))]
+    decisions = CORPUS / name.replace(".bpmn", ".dmn")
+    if content is None and decisions.exists():
+        files.append(("files", (decisions.name, decisions.read_bytes())))
+    return api.client("designer").post("/deployments", files=files)
 
 
 def _open_tasks(api: Api, instance: dict[str, object]) -> list[dict[str, object]]:
@@ -97,6 +102,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "bpmnio_plain.bpmn": ("not startable", "Process_plain"),
     "bpmnio_plain_tasks.bpmn": ("completes", "bpmnio_plain_tasks"),
     "camunda7_bad_timer.bpmn": ("refused", "Event_wait", "'P1X' is not an ISO 8601 duration"),
+    "camunda7_decision.bpmn": ("completes", "camunda7_decision"),  # with camunda7_decision.dmn (decisionRef)
     "camunda7_modeler.bpmn": ("refused", "Activity_pay", "operator"),
     "camunda7_timers.bpmn": ("completes", "camunda7_timers"),
     "data_store_and_objects.bpmn": ("completes", "data_store_and_objects"),
