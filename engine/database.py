@@ -11,6 +11,8 @@ never waits for the writer, so one long step cannot make every page and health p
 from __future__ import annotations
 
 import os
+import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -37,13 +39,17 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def busy_seconds() -> float:
+    return float(os.environ.get(BUSY_SECONDS_VARIABLE, "10"))
+
+
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
     """Create a SQLAlchemy engine with the settings our concurrency rules rely on."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        busy = float(os.environ.get(BUSY_SECONDS_VARIABLE, "10"))
+        busy = busy_seconds()
         engine = sa.create_engine(url, connect_args={"timeout": busy, "check_same_thread": False}, **kwargs)
 
         @sa.event.listens_for(engine, "connect")
@@ -67,6 +73,46 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5}, **kwargs)
 
 
+class WriteTurns:
+    """The writers of one process take the SQLite write lock in arrival order.
+
+    SQLite's busy handler polls with growing sleeps (up to 100 ms), so a worker that releases the lock and
+    takes it again at once (a loop continuing as jobs) starved a clerk's request for seconds. Here a waiting
+    writer is handed the turn directly when the holder is done; other processes still meet SQLite's own wait.
+    """
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._held = False
+        self._waiting: deque[threading.Event] = deque()
+
+    def acquire(self, timeout: float) -> bool:
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return True
+            turn = threading.Event()
+            self._waiting.append(turn)
+        if turn.wait(timeout):
+            return True
+        with self._mutex:
+            if turn.is_set():  # handed over just as the wait ran out
+                return True
+            self._waiting.remove(turn)
+            return False
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._waiting:
+                self._waiting.popleft().set()  # the turn passes on; _held stays True
+            else:
+                self._held = False
+
+
+class WriteLockTimeout(sa.exc.OperationalError):
+    """No write turn within the busy timeout: answered like SQLite's own "database is locked"."""
+
+
 class Database:
     """A connection factory with one transaction per unit of work."""
 
@@ -74,11 +120,21 @@ class Database:
         self.url = url
         self.engine = create_db_engine(url)
         self.dialect = self.engine.dialect.name
+        self._turns = WriteTurns() if self.dialect == "sqlite" else None
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
+        if self._turns is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        if not self._turns.acquire(busy_seconds()):
+            raise WriteLockTimeout("BEGIN IMMEDIATE", None, TimeoutError("database is locked (no write turn)"))
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        finally:
+            self._turns.release()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
