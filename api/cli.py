@@ -229,7 +229,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
               "Lieferant :8102", flush=True)
     print(f"Silverflow läuft auf http://{args.host}:{args.port}/  (API-Doku: /api/docs)", flush=True)
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+        # X-Forwarded-For is believed only from the proxies the operator names: anyone else could rotate it to
+        # slip past the per-address login limit
+        proxies = settings.trusted_proxies
+        uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=bool(proxies),
+                    forwarded_allow_ips=proxies or None)
     finally:
         if systems is not None:
             systems.stop()

@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -22,7 +23,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Connection
 
-from engine.database import as_utc, utcnow
+from engine.database import Database, as_utc, utcnow
 
 ROLES = ("designer", "clerk", "manager", "admin", "integration")
 SESSION_HOURS = 12
@@ -230,28 +231,81 @@ class Identity:
 
 @dataclass
 class LoginLimiter:
-    """At most ``attempts`` failed logins per user and address within ``window`` seconds (per process)."""
+    """Failed logins are limited per user and address and per address, and password hashing is bounded for the
+    whole process, all before a hash is computed: a flood of guesses (even for made-up user names, which cost a
+    hash too) can neither try many passwords nor take every worker thread from the logged-in users."""
 
-    attempts: int = 5
+    attempts: int = 5  # per user name and address
+    address_attempts: int = 30  # per address, any user names
     window: float = 300.0
+    concurrent_hashes: int = 2
+    max_keys: int = 10_000
     _failures: dict[str, deque[float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _hashing: threading.BoundedSemaphore = field(init=False)
 
-    def blocked(self, key: str) -> bool:
-        with self._lock:
-            recent = self._recent(key)
-            return len(recent) >= self.attempts
+    def __post_init__(self) -> None:
+        self._hashing = threading.BoundedSemaphore(self.concurrent_hashes)
 
-    def failed(self, key: str) -> None:
+    def blocked(self, username: str, address: str) -> bool:
         with self._lock:
-            self._recent(key).append(time.monotonic())
+            return (len(self._recent(f"{username}|{address}")) >= self.attempts
+                    or len(self._recent(f"|{address}")) >= self.address_attempts)
 
-    def succeeded(self, key: str) -> None:
+    def failed(self, username: str, address: str) -> None:
         with self._lock:
-            self._failures.pop(key, None)
+            now = time.monotonic()
+            if len(self._failures) >= self.max_keys:  # made-up user names must not grow the map forever
+                for key in [k for k, times in self._failures.items() if not times or times[-1] < now - self.window]:
+                    del self._failures[key]
+            self._recent(f"{username}|{address}").append(now)
+            self._recent(f"|{address}").append(now)
+
+    def succeeded(self, username: str, address: str) -> None:
+        with self._lock:
+            self._failures.pop(f"{username}|{address}", None)
+
+    @contextlib.contextmanager
+    def hashing_turn(self, wait: float = 2.0) -> Iterator[bool]:
+        """A turn to compute a password hash; False when too many are running (the caller answers 429)."""
+        acquired = self._hashing.acquire(timeout=wait)
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                self._hashing.release()
 
     def _recent(self, key: str) -> deque[float]:
         recent = self._failures.setdefault(key, deque())
         while recent and recent[0] < time.monotonic() - self.window:
             recent.popleft()
         return recent
+
+
+class LoginRefused(Exception):
+    """A login that did not succeed: ``throttled`` (429, with ``retry_after``) or wrong credentials (401)."""
+
+    def __init__(self, throttled: bool, retry_after: int = 0) -> None:
+        super().__init__("throttled" if throttled else "unknown user or wrong password")
+        self.throttled = throttled
+        self.retry_after = retry_after
+
+
+def log_in(database: Database, identity: Identity, limiter: LoginLimiter, username: str, password: str,
+           address: str) -> tuple[Principal, str, str]:
+    """Check the password (outside any write transaction: a hash takes tens of milliseconds) and open a
+    session; the one login path of the REST API and the login page. Returns principal, token, CSRF token."""
+    if limiter.blocked(username, address):
+        raise LoginRefused(True, int(limiter.window))
+    with limiter.hashing_turn() as turn:
+        if not turn:
+            raise LoginRefused(True, 5)
+        with database.read() as conn:
+            principal = identity.verify_password(conn, username, password)
+    if principal is None:
+        limiter.failed(username, address)
+        raise LoginRefused(False)
+    with database.transaction() as conn:
+        token, csrf = identity.open_session(conn, principal.name)
+    limiter.succeeded(username, address)
+    return principal, token, csrf

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from engine.metrics import collect
 
 from ..deps import engine_of
-from ..identity import Identity, LoginLimiter, Principal
+from ..identity import LoginRefused, Principal, log_in
 from ..models import HealthOut, LoginIn, MeOut
 from ..problems import ApiProblem
 from ..security import SESSION_COOKIE, require
@@ -51,21 +51,15 @@ def metrics(request: Request, _p: Annotated[Principal, Depends(require())]) -> R
 
 @router.post("/auth/login", response_model=MeOut)
 def login(request: Request, response: Response, body: LoginIn) -> MeOut:
-    identity: Identity = request.app.state.identity
-    limiter: LoginLimiter = request.app.state.login_limiter
     client = request.client.host if request.client else "?"
-    key = f"{body.username}|{client}"
-    if limiter.blocked(key):
-        raise ApiProblem(429, "Too many attempts", "too many failed logins; wait a few minutes", "rate-limited",
-                         headers={"Retry-After": str(int(limiter.window))})
-    engine = engine_of(request)
-    with engine.db.transaction() as conn:
-        principal = identity.verify_password(conn, body.username, body.password)
-        if principal is None:
-            limiter.failed(key)
-            raise ApiProblem(401, "Unauthorized", "unknown user or wrong password", "unauthorized")
-        token, csrf = identity.open_session(conn, principal.name)
-    limiter.succeeded(key)
+    try:
+        principal, token, csrf = log_in(engine_of(request).db, request.app.state.identity,
+                                        request.app.state.login_limiter, body.username, body.password, client)
+    except LoginRefused as refused:
+        if refused.throttled:
+            raise ApiProblem(429, "Too many attempts", "too many failed logins; wait a few minutes", "rate-limited",
+                             headers={"Retry-After": str(refused.retry_after)}) from None
+        raise ApiProblem(401, "Unauthorized", "unknown user or wrong password", "unauthorized") from None
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax",
                         secure=request.url.scheme == "https", max_age=12 * 3600, path="/")
     return MeOut(name=principal.name, kind="user", roles=sorted(principal.roles), groups=sorted(principal.groups),

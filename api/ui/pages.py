@@ -26,11 +26,21 @@ from engine.schema import job, process_instance
 
 from .. import access
 from ..deps import engine_of
-from ..identity import Identity, LoginLimiter, Principal
+from ..identity import LoginRefused, Principal, log_in
 from ..problems import ApiProblem, problem
 from ..routes.instances import decode_cursor, encode_cursor
 from ..security import SESSION_COOKIE
-from . import appointment_pages, board_pages, outbox_pages, quote_pages, start_pages
+from . import (
+    appointment_pages,
+    board_pages,
+    customer_pages,
+    invoice_pages,
+    order_pages,
+    outbox_pages,
+    quote_pages,
+    search_pages,
+    start_pages,
+)
 from .forms import FieldError, field_errors, fields_of, parse_submission
 from .i18n import LANGUAGES
 from .rendering import (
@@ -60,19 +70,16 @@ def login_submit(request: Request, form: PageForm) -> Response:
     username, password = str(form.get("username", "")), str(form.get("password", ""))
     next_path = str(form.get("next", "/"))
     next_path = next_path if next_path.startswith("/") and not next_path.startswith("//") else "/"
-    identity: Identity = request.app.state.identity
-    limiter: LoginLimiter = request.app.state.login_limiter
-    key = f"{username}|{request.client.host if request.client else '?'}"
-    if limiter.blocked(key):
-        return render(request, "login.html", 429, next=next_path, error="Zu viele Fehlversuche; bitte später erneut.")
-    with engine_of(request).db.transaction() as conn:
-        principal = identity.verify_password(conn, username, password)
-        if principal is None:
-            limiter.failed(key)
-            return render(request, "login.html", 401, next=next_path, username=username,
-                          error="Benutzername oder Passwort falsch.")
-        token, _csrf = identity.open_session(conn, principal.name)
-    limiter.succeeded(key)
+    client = request.client.host if request.client else "?"
+    try:
+        _principal, token, _csrf = log_in(engine_of(request).db, request.app.state.identity,
+                                          request.app.state.login_limiter, username, password, client)
+    except LoginRefused as refused:
+        if refused.throttled:
+            return render(request, "login.html", 429, next=next_path,
+                          error="Zu viele Fehlversuche; bitte später erneut.")
+        return render(request, "login.html", 401, next=next_path, username=username,
+                      error="Benutzername oder Passwort falsch.")
     response = RedirectResponse(next_path, status_code=303)
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https",
                         max_age=12 * 3600, path="/")
@@ -343,6 +350,10 @@ def retry_incident(request: Request, job_id: str, form: PageForm) -> Response:
 
 def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
+    app.include_router(customer_pages.router)  # before router: /customers/new is no /customers/{account_id}
+    app.include_router(order_pages.router)
+    app.include_router(invoice_pages.router)
+    app.include_router(search_pages.router)
     app.include_router(router)
     app.include_router(quote_pages.router)
     app.include_router(board_pages.router)
