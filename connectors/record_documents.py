@@ -7,6 +7,7 @@ result is what ``mail.send`` attaches.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -86,21 +87,36 @@ class RecordDocuments:
         """Render and keep the letter; a record whose letter is already kept gets that one (a retried job)."""
         try:
             with self.engine.begin() as conn:
-                letter, links = letter_for(conn, params.kind, params.record_id)
-                file_name = f"{params.kind}-{letter.number}.pdf".replace("/", "-")
-                document_id = self._existing(conn, links, file_name) or self.store.store(
-                    conn, render_pdf(letter), file_name, "application/pdf", links, uploaded_by="silverflow")
-                stored = conn.execute(sa.select(document.c.sha256).where(document.c.id == document_id)).scalar_one()
+                kept = keep_letter(conn, params.kind, params.record_id, "silverflow", self.store)
         except DomainError as exc:
             raise BusinessError("CrmRejected", str(exc), {"field": exc.field}) from None
-        return {"document_id": document_id, "file_name": file_name, "number": letter.number,
-                "path": str(self.store.path_of(str(stored))), "account_id": links.account_id}
+        return {"document_id": kept.document_id, "file_name": kept.file_name, "number": kept.number,
+                "path": str(self.store.path_of(kept.sha256)), "account_id": kept.account_id}
 
-    @staticmethod
-    def _existing(conn: Connection, links: DocumentLinks, file_name: str) -> int | None:
-        query = sa.select(document.c.id).where(document.c.file_name == file_name,
-                                               document.c.account_id == links.account_id)
-        return conn.execute(query.order_by(document.c.id)).scalar()
+
+@dataclass(frozen=True)
+class KeptLetter:
+    document_id: int
+    file_name: str
+    number: str
+    sha256: str
+    account_id: int | None
+
+
+def keep_letter(conn: Connection, kind: str, record_id: int, kept_by: str,
+                store: DocumentStore | None = None) -> KeptLetter:
+    """The letter of record of a quote, order or invoice, rendered and kept once: whoever asks again (a retried
+    job, the quote page's "Senden" after the process) gets the kept one. The one reuse rule for letters."""
+    store = store or DocumentStore()
+    letter, links = letter_for(conn, kind, record_id)
+    file_name = f"{kind}-{letter.number}.pdf".replace("/", "-")
+    existing = conn.execute(sa.select(document.c.id).where(document.c.file_name == file_name,
+                                                           document.c.account_id == links.account_id)
+                            .order_by(document.c.id)).scalar()
+    document_id = existing or store.store(conn, render_pdf(letter), file_name, "application/pdf", links,
+                                          uploaded_by=kept_by)
+    sha256 = conn.execute(sa.select(document.c.sha256).where(document.c.id == document_id)).scalar_one()
+    return KeptLetter(int(document_id), file_name, str(letter.number), str(sha256), links.account_id)
 
 
 def register(registry: Registry, engine: Engine, store: DocumentStore | None = None) -> None:

@@ -21,12 +21,12 @@ from sqlalchemy.engine import Connection
 
 from connectors.documents import money as format_money
 from connectors.documents import render_pdf
-from connectors.record_documents import letter_for
+from connectors.record_documents import keep_letter, letter_for
 from crm import positions as pos
 from crm import products as crm_products
 from crm import queries as crm_queries
 from crm import quotes as crm_quotes
-from crm.documents import DocumentLinks, DocumentStore
+from crm.documents import DocumentStore
 from crm.errors import DomainError
 from crm.pricing import Totals
 from crm.schema import document, product, quote, quote_position
@@ -460,6 +460,7 @@ def send_quote(request: Request, quote_id: int, form: PageForm) -> Response:
             quote_row = _get_quote(conn, quote_id)
             number = str(_account(conn, int(quote_row.account_id)).account["number"])
             crm_quotes.send_quote(conn, quote_id)
+            keep_letter(conn, "quote", quote_id, user.name)  # what the customer gets is kept as sent
     except DomainError as exc:
         with engine.db.read() as conn:
             quote_row = _get_quote(conn, quote_id)
@@ -522,14 +523,11 @@ def revise_quote(request: Request, quote_id: int, form: PageForm) -> Response:
 
 @router.get("/quotes/{quote_id}/pdf", response_model=None)
 def quote_pdf(request: Request, quote_id: int) -> Response:
-    """Render the quote PDF, keep it as a document of the customer, and download it.
-
-    A sent (or decided) quote no longer changes, so its last stored PDF is handed out again instead of piling up
-    copies; a draft is rendered afresh each time.
-    """
+    """Download the quote PDF: the letter kept when the quote was sent, or (a draft, or none kept) rendered for
+    this download only. A GET never writes: viewing a draft five times used to store five documents."""
     user = require_user(request)
     store = DocumentStore()
-    with engine_of(request).db.transaction() as conn:
+    with engine_of(request).db.read() as conn:
         quote_row = _get_quote(conn, quote_id)
         if not _stored_lines(conn, quote_id):
             return _quote_page(request, user, conn, quote_row, status_code=409,
@@ -544,12 +542,9 @@ def quote_pdf(request: Request, quote_id: int) -> Response:
                 try:
                     data = store.read(conn, int(stored))[1]
                 except DomainError:
-                    data = None  # file missing or damaged: render and store again
+                    data = None  # file missing or damaged: render it for this download
         if data is None:
             data = render_pdf(letter_for(conn, "quote", quote_id)[0])
-            store.store(conn, data, file_name, "application/pdf",
-                        DocumentLinks(account_id=int(quote_row.account_id), quote_id=quote_id),
-                        uploaded_by=user.name)
     return Response(data, media_type="application/pdf", headers=download_headers(file_name))
 
 

@@ -266,7 +266,7 @@ def test_edit_positions_while_draft_then_send(web: Browser) -> None:
     assert "Version 2" in new_page.text and 'data-status="draft"' in new_page.text
 
 
-def test_pdf_is_rendered_stored_on_the_account_and_downloaded(web_db: Browser) -> None:
+def test_pdf_of_a_draft_is_rendered_for_the_download_and_the_sent_letter_is_kept(web_db: Browser) -> None:
     quote_id = _save(web_db)
     with web_db.engine.db.read() as conn:
         number = conn.execute(sa.select(quote.c.number).where(quote.c.id == quote_id)).scalar_one()
@@ -283,15 +283,18 @@ def test_pdf_is_rendered_stored_on_the_account_and_downloaded(web_db: Browser) -
     # the letter sums each period apart (a router once, VDSL monthly, the domain yearly), never one mixed total
     assert all(sum_ in text for sum_ in PDF_SUMS) and GROSS.replace(" €", "") not in text
     assert "Hauptstraße 5" in text
+    # a GET never writes: viewing a draft (twice) keeps nothing
+    assert web_db.client.get(f"/quotes/{quote_id}/pdf").status_code == 200
+    with web_db.engine.db.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(document)).scalar_one() == 0
+    # sending keeps the letter the customer gets; downloading again hands out those bytes, no new copy
+    web_db.post(f"/quotes/{quote_id}/send", {"csrf_token": web_db.csrf})
+    sent = web_db.client.get(f"/quotes/{quote_id}/pdf")
+    assert web_db.client.get(f"/quotes/{quote_id}/pdf").content == sent.content
     with web_db.engine.db.read() as conn:
         docs = conn.execute(sa.select(document).where(document.c.quote_id == quote_id)).all()
     assert [(d.account_id, d.file_name, d.mime_type, d.size, d.uploaded_by) for d in docs] == [
-        (web_db.shop.account_id, f"Angebot-{number}-v1.pdf", "application/pdf", len(response.content), "clara")]
-    # once sent, the stored PDF is what the customer got: downloading again hands out those bytes, no new copy
-    web_db.post(f"/quotes/{quote_id}/send", {"csrf_token": web_db.csrf})
-    assert web_db.client.get(f"/quotes/{quote_id}/pdf").content == response.content
-    with web_db.engine.db.read() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(document)).scalar_one() == 1
+        (web_db.shop.account_id, f"quote-{number}.pdf", "application/pdf", len(sent.content), "clara")]
     assert web_db.client.get("/quotes/999999/pdf").status_code == 404
 
 
