@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 from . import validation as v
 from .errors import DomainError
 from .pricing import PriceLine, Totals, compute_totals
-from .schema import product
+from .schema import invoice_position, order_position, product, quote_position
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,21 @@ def read(conn: Connection, table: sa.Table, parent: str, parent_id: int) -> list
     """Positions in line order, as dicts ready to be copied into another document."""
     rows = conn.execute(sa.select(table).where(table.c[parent] == parent_id).order_by(table.c.line_no))
     return [dict(row._mapping) for row in rows]
+
+
+def of_quote(conn: Connection, quote_id: int) -> list[dict[str, Any]]:
+    """A quote's positions in line order."""
+    return read(conn, quote_position, "quote_id", quote_id)
+
+
+def of_order(conn: Connection, order_id: int) -> list[dict[str, Any]]:
+    """An order's positions in line order."""
+    return read(conn, order_position, "order_id", order_id)
+
+
+def of_invoice(conn: Connection, invoice_id: int) -> list[dict[str, Any]]:
+    """An invoice's positions in line order."""
+    return read(conn, invoice_position, "invoice_id", invoice_id)
 
 
 def totals_of(lines: Sequence[dict[str, Any]]) -> Totals:

@@ -35,6 +35,13 @@ def get_quote(conn: Connection, quote_id: int) -> sa.Row[tuple[object, ...]]:
     return row
 
 
+def versions(conn: Connection, number: str) -> list[dict[str, Any]]:
+    """Every version of the quote with this number (id, version, status), oldest first."""
+    rows = conn.execute(sa.select(quote.c.id, quote.c.version, quote.c.status)
+                        .where(quote.c.number == number).order_by(quote.c.version))
+    return [dict(row._mapping) for row in rows]
+
+
 def _validity(valid_until: object, today: date) -> date:
     """A quote is valid until a calendar day that has not passed yet."""
     chosen = v.day("valid_until", valid_until)

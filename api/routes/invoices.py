@@ -16,7 +16,6 @@ from crm import orders as crm_orders
 from crm import positions as crm_positions
 from crm import queries as crm_queries
 from crm.errors import DomainError
-from crm.schema import invoice_position
 
 from ..deps import (
     AccountFilter,
@@ -59,7 +58,7 @@ class ReminderIn(Camel):
 
 def _invoice_view(conn: Connection, invoice_id: int) -> dict[str, Any]:
     row = crm_invoices.get_invoice(conn, invoice_id)
-    view = document_view(row, crm_positions.read(conn, invoice_position, "invoice_id", invoice_id))
+    view = document_view(row, crm_positions.of_invoice(conn, invoice_id))
     view["overdue"] = row.status == "open" and row.due_date < utc_today()
     return view
 

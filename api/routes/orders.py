@@ -16,7 +16,6 @@ from crm import positions as crm_positions
 from crm import queries as crm_queries
 from crm import quotes as crm_quotes
 from crm.errors import DomainError
-from crm.schema import order_position
 from engine.errors import NotFound
 
 from ..deps import (
@@ -75,7 +74,7 @@ class SubOrderPatch(Camel):
 
 
 def _order_view(conn: Connection, order_id: int) -> dict[str, Any]:
-    lines = crm_positions.read(conn, order_position, "order_id", order_id)
+    lines = crm_positions.of_order(conn, order_id)
     view = document_view(crm_orders.get_order(conn, order_id), lines)
     by_id = {line["id"]: line for line in lines}
     view["subOrders"] = [
@@ -120,7 +119,7 @@ def adjust_order_position(request: Request, order_id: Id, line_no: Id, body: Adj
     """Adjust or remove a position while the order is open (409 later); totals and sub-orders follow."""
     with engine_of(request).db.transaction() as conn:
         found(crm_orders.get_order, conn, order_id)
-        if line_no > len(crm_positions.read(conn, order_position, "order_id", order_id)):
+        if line_no > len(crm_positions.of_order(conn, order_id)):
             raise NotFound(f"order {order_id} has no line {line_no}")
         with crm_errors("status", too_large="quantity"):
             crm_orders.adjust_position(conn, order_id, line_no, crm_orders.Adjustment(**body.model_dump()))

@@ -10,14 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from sqlalchemy.engine import Connection
 
 from crm import positions as crm_positions
 from crm import queries as crm_queries
 from crm import quotes as crm_quotes
-from crm.schema import quote, quote_position
 
 from ..deps import (
     AccountFilter,
@@ -66,10 +64,8 @@ class RevisionIn(Camel):
 
 def _quote_view(conn: Connection, quote_id: int) -> dict[str, Any]:
     row = crm_quotes.get_quote(conn, quote_id)
-    view = document_view(row, crm_positions.read(conn, quote_position, "quote_id", quote_id))
-    versions = conn.execute(sa.select(quote.c.id, quote.c.version, quote.c.status)
-                            .where(quote.c.number == row.number).order_by(quote.c.version))
-    view["versions"] = [camel_row(dict(v._mapping)) for v in versions]
+    view = document_view(row, crm_positions.of_quote(conn, quote_id))
+    view["versions"] = [camel_row(v) for v in crm_quotes.versions(conn, row.number)]
     # a discount over the limit without management's approval: sending and ordering answer 422 until the
     # process quote-discount-approval (or the acquisition's approval task) has recorded it
     view["discountApprovalNeeded"] = crm_quotes.discount_approval_needed(conn, quote_id)

@@ -23,7 +23,6 @@ from crm import orders as crm_orders
 from crm import positions as crm_positions
 from crm import queries as crm_queries
 from crm.errors import DomainError
-from crm.schema import invoice_position
 from engine.errors import NotFound
 from engine.queries import InstanceFilter
 
@@ -73,7 +72,7 @@ def _invoice_page(request: Request, user: Principal, invoice_id: int, status_cod
         except DomainError as exc:
             raise NotFound(f"Rechnung {invoice_id} gibt es nicht.") from exc
         account = crm_accounts.get_account(conn, int(row.account_id))
-        lines = crm_positions.read(conn, invoice_position, "invoice_id", invoice_id)
+        lines = crm_positions.of_invoice(conn, invoice_id)
         for line, period in zip(lines, crm_positions.periods_of(conn, lines), strict=True):
             line["period"] = labels.label(labels.PERIOD, period)
             line["quantity_text"] = decimal_text(line["quantity"])

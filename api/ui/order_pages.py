@@ -19,7 +19,6 @@ from crm import positions as crm_positions
 from crm import queries as crm_queries
 from crm import quotes as crm_quotes
 from crm.errors import DomainError
-from crm.schema import order_position
 from engine.errors import NotFound
 from engine.queries import InstanceFilter
 
@@ -60,7 +59,7 @@ def order_page(request: Request, order_id: int) -> HTMLResponse:
         except DomainError as exc:
             raise NotFound(f"Auftrag {order_id} gibt es nicht.") from exc
         account = crm_accounts.get_account(conn, int(row.account_id))
-        lines = crm_positions.read(conn, order_position, "order_id", order_id)
+        lines = crm_positions.of_order(conn, order_id)
         periods = crm_positions.periods_of(conn, lines)
         for line, period in zip(lines, periods, strict=True):
             line["period"] = labels.label(labels.PERIOD, period)
