@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import Api
+from tests.engine.conftest import bpmn
 from tests.support import sample_process
 
 ROOT = Path(__file__).parents[2]
@@ -264,3 +265,21 @@ def test_supplier_shipment_notice_continues_the_waiting_instance(api: Api) -> No
     assert early["buffered"] is True
     _is_problem(api.client("sales").post("/integrations/supplier/shipments", json=notice), 403)
     _is_problem(client.post("/integrations/supplier/shipments", json={"orderId": "x"}), 422)
+
+
+def test_a_failed_jobs_traceback_is_for_admins_only(api: Api) -> None:
+    api.client("designer").post("/deployments", files=[("files", bpmn("jobs_http.bpmn")[0])])
+    admin = api.client("admin")
+    instance = admin.post("/process-definitions/jobs-http/instances",
+                          json={"variables": {"url": "http://127.0.0.1:9/refused", "n": 1}}).json()
+
+    def failed_once() -> bool:
+        jobs = admin.get("/jobs", params={"instanceId": instance["id"]}).json()
+        return bool(jobs) and jobs[0]["attempts"] >= 1
+
+    _wait(failed_once)
+    job_id = admin.get("/jobs", params={"instanceId": instance["id"]}).json()[0]["id"]
+    assert "Traceback" in admin.get(f"/jobs/{job_id}").json()["lastTraceback"]
+    for who in ("designer", "manager", "integration"):
+        seen = api.client(who).get(f"/jobs/{job_id}").json()
+        assert seen["lastTraceback"] is None and seen["lastError"], who
