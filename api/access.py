@@ -104,3 +104,27 @@ def may_read_task(request: Request, principal: Principal, task: TaskView) -> boo
     except NotFound:
         return False
     return True
+
+
+# -- calendars ------------------------------------------------------------------------------------------
+#: What a person who is neither a participant nor a manager sees of an appointment: that the time is taken.
+BUSY_TOPIC = "Belegt"
+_PRIVATE_APPOINTMENT_FIELDS = ("place", "account_id", "contact_id")
+
+
+def may_see_appointment(principal: Principal, participants: list[str] | tuple[str, ...]) -> bool:
+    """An appointment's topic, place and customer are for its participants, managers and admins; a colleague
+    booking a technician sees when they are busy, not with whom or why."""
+    return principal.name in participants or principal.has("manager")
+
+
+def appointment_for(principal: Principal, row: dict[str, object]) -> dict[str, object]:
+    participants = row.get("participants") or []
+    if may_see_appointment(principal, list(participants)):  # type: ignore[call-overload]
+        return row
+    return {**row, "topic": BUSY_TOPIC, **dict.fromkeys(_PRIVATE_APPOINTMENT_FIELDS)}
+
+
+def collision_topic(principal: Principal, participants: list[str], topic: str) -> str:
+    """The topic of the appointment in the way (with its ``participants``), as far as the booker may know it."""
+    return topic if may_see_appointment(principal, participants) else BUSY_TOPIC

@@ -6,7 +6,7 @@ Times are entered and shown on the server's wall clock, the same one the ``dt`` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -21,6 +21,7 @@ from crm import service_queries as crm_lists
 from crm.errors import DomainError
 from engine.errors import NotFound
 
+from .. import access
 from ..deps import engine_of
 from ..identity import Principal
 from .rendering import PageForm, checked_form, render, require_user
@@ -212,7 +213,9 @@ def book_appointment(request: Request, form: PageForm) -> Response:
                 clash = appts.collisions(conn, data.participants, data.starts_at, data.ends_at) \
                     if exc.field == "participants" else []
                 field = "account" if exc.field == "account_id" else exc.field
-                raise _Refused({field: FIELD_MESSAGES.get(field, exc.message)}, clash[0] if clash else None) from exc
+                shown = replace(clash[0], topic=access.collision_topic(
+                    user, appts.participants_of(conn, clash[0].appointment_id), clash[0].topic)) if clash else None
+                raise _Refused({field: FIELD_MESSAGES.get(field, exc.message)}, shown) from exc
     except _Refused as refused:
         return _form_page(request, user, values, refused.errors, refused.collision, 422)
     day = data.starts_at.astimezone().date().isoformat()

@@ -352,7 +352,9 @@ def test_appointments_collisions_reschedule_cancel_and_ics(api: Api) -> None:
                                              "startsAt": "2030-05-06T07:00:00Z",
                                              "endsAt": "2030-05-06T08:00:00Z"}).status_code == 201
 
-    single = clerk.get(f"/appointments/{first_id}.ics")
+    # the clerk who booked is no participant: the calendar entry is for the participants and managers
+    assert clerk.get(f"/appointments/{first_id}.ics").status_code == 403
+    single = api.client("manager").get(f"/appointments/{first_id}.ics")
     assert single.status_code == 200 and single.headers["content-type"].startswith("text/calendar")
     calendar = icalendar.Calendar.from_ical(single.content)
     (event,) = calendar.walk("VEVENT")
@@ -361,10 +363,20 @@ def test_appointments_collisions_reschedule_cancel_and_ics(api: Api) -> None:
     assert event.decoded("dtstart") == datetime(2030, 5, 6, 7, 0, tzinfo=UTC)
     assert str(event["location"]) == "Kundenbüro München"
     assert str(event["attendee"]) == f"mailto:eva@{account_id}.example.com"
-    bobs = icalendar.Calendar.from_ical(clerk.get("/appointments.ics", params={"participant": "bob"}).content)
+    manager = api.client("manager")
+    assert clerk.get("/appointments.ics", params={"participant": "bob"}).status_code == 403  # bob's, not hers
+    bobs = icalendar.Calendar.from_ical(manager.get("/appointments.ics", params={"participant": "bob"}).content)
     assert sorted(str(e["summary"]) for e in bobs.walk("VEVENT")) == ["Angebot besprechen", "Ersatz", "Technik"]
-    nobody = icalendar.Calendar.from_ical(clerk.get("/appointments.ics", params={"participant": "zoe"}).content)
+    nobody = icalendar.Calendar.from_ical(manager.get("/appointments.ics", params={"participant": "zoe"}).content)
     assert nobody.walk("VEVENT") == []
+    # a colleague sees that bob is busy, not with whom or why; the collision does not tell either
+    seen = clerk.get("/appointments", params={"participant": "bob"}).json()["items"]
+    assert {a["topic"] for a in seen} == {"Belegt"} and {a["place"] for a in seen} == {None}
+    assert "Ersatz" in {a["topic"] for a in manager.get("/appointments", params={"participant": "bob"}).json()["items"]}
+    private = clerk.post("/appointments", json={"topic": "Noch ein Termin", "participants": ["bob"],
+                                                "startsAt": "2030-05-06T07:15:00Z", "endsAt": "2030-05-06T07:45:00Z"})
+    assert private.status_code == 409 and private.json()["errors"][0]["topic"] == "Belegt"
+    assert "Ersatz" not in private.text
 
     assert clerk.get("/appointments/999999").status_code == 404
     assert clerk.get("/appointments/999999.ics").status_code == 404
