@@ -18,22 +18,23 @@ from engine.errors import NotFound
 from engine.migration import InvalidPlan, MigrationPlan
 
 from .. import access
-from ..deps import engine_of
+from ..deps import Text, engine_of
 from ..identity import Principal
-from ..models import Camel
+from ..models import MAX_INT, Camel
 from ..problems import ApiProblem
 from ..security import require
 
 router = APIRouter(tags=["migration"])
 
-Key = Annotated[str, Field(min_length=1, max_length=200)]
-ElementId = Annotated[str, Field(min_length=1, max_length=200)]
+Key = Annotated[Text, Field(min_length=1, max_length=200)]
+ElementId = Annotated[Text, Field(min_length=1, max_length=200)]
+Version = Annotated[int, Field(ge=1, le=MAX_INT)]
 
 
 class DefinitionRef(Camel):
-    id: Annotated[str | None, Field(max_length=36)] = None
+    id: Annotated[Text | None, Field(max_length=36)] = None
     key: Key | None = None
-    version: Annotated[int | None, Field(ge=1, le=2_000_000_000)] = None
+    version: Version | None = None
 
 
 class PlanIn(Camel):
@@ -52,9 +53,9 @@ class UnmappedOut(Camel):
 
 class PlanBody(Camel):
     source_key: Key
-    source_version: Annotated[int, Field(ge=1)]
+    source_version: Version
     target_key: Key
-    target_version: Annotated[int, Field(ge=1)]
+    target_version: Version
     mappings: dict[ElementId, ElementId]
     update_event_triggers: bool = False
 
@@ -64,19 +65,19 @@ class PlanOut(PlanBody):
 
 
 class InstanceFilterIn(Camel):
-    business_key: Annotated[str | None, Field(max_length=200)] = None
+    business_key: Annotated[Text | None, Field(max_length=200)] = None
 
 
 class InstancesIn(Camel):
     plan: PlanBody
-    instance_ids: Annotated[list[Annotated[str, Field(max_length=36)]] | None,
+    instance_ids: Annotated[list[Annotated[Text, Field(max_length=36)]] | None,
                             Field(max_length=migration.MAX_INSTANCES)] = None
     filter: InstanceFilterIn | None = Field(None, description="instead of instanceIds: the running instances "
                                                               "of the source version")
 
 
 class ExecuteIn(InstancesIn):
-    reason: Annotated[str | None, Field(max_length=2000)] = None
+    reason: Annotated[Text | None, Field(max_length=2000)] = None
 
 
 class ReportOut(Camel):

@@ -13,7 +13,7 @@ from pydantic import Field
 from engine.modification import Instruction, InvalidModification, modify
 
 from .. import access
-from ..deps import engine_of
+from ..deps import Text, engine_of
 from ..identity import Principal
 from ..models import Camel, InstanceOut
 from ..problems import ApiProblem
@@ -21,14 +21,14 @@ from ..security import require
 
 router = APIRouter(tags=["instances"])
 
-ElementId = Annotated[str, Field(min_length=1, max_length=200)]
+ElementId = Annotated[Text, Field(min_length=1, max_length=200)]
 
 
 class ModificationInstruction(Camel):
     type: Literal["startBeforeActivity", "startAfterActivity", "cancel", "moveToken", "skipTask"]
     element_id: ElementId = Field(description="the element to start before/after, cancel, move from or skip")
     target_element_id: ElementId | None = Field(None, description="moveToken: where the token goes")
-    task_id: Annotated[str | None, Field(max_length=36)] = Field(
+    task_id: Annotated[Text | None, Field(max_length=36)] = Field(
         None, description="one token of several at the element (cancel, moveToken, skipTask)")
     variables: dict[str, Any] = Field(default_factory=dict, description="set on the new token / skipped task")
     result: Any = Field(None, description="skipTask: what the connector would have answered")
@@ -36,7 +36,7 @@ class ModificationInstruction(Camel):
 
 class ModificationIn(Camel):
     instructions: Annotated[list[ModificationInstruction], Field(min_length=1, max_length=100)]
-    reason: Annotated[str, Field(min_length=1, max_length=2000, description="why: recorded in the history")]
+    reason: Annotated[Text, Field(min_length=1, max_length=2000, description="why: recorded in the history")]
 
 
 def run_modification(request: Request, principal: Principal, instance_id: str,

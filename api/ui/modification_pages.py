@@ -17,7 +17,7 @@ from .. import access
 from ..deps import engine_of
 from .rendering import PageForm, checked_form, render, require_user
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)
 
 
 @router.get("/instances/{instance_id}/modification-options", response_model=None)
