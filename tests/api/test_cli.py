@@ -38,7 +38,7 @@ def test_demo_data_deploys_shipped_processes(db: str, capsys: pytest.CaptureFixt
 
 @pytest.mark.parametrize("argv, message", [
     (["deploy", "/no/such/file.bpmn"], "no such file"),
-    (["deploy", str(ROOT / "pyproject.toml")], "expected a .bpmn file"),
+    (["deploy", str(ROOT / "pyproject.toml")], "expected a .bpmn or .dmn file"),
     (["run-instance", "unknown-process"], "not deployed"),
     (["run-instance", "x", "--var", "novalue"], "name=value"),
 ])
