@@ -50,8 +50,9 @@ def _accepted_quote(engine: sa.engine.Engine, amount: str = "49.90") -> tuple[in
 def test_order_production_and_booking_are_safe_to_repeat(actions: tuple[Registry, sa.engine.Engine]) -> None:
     registry, engine = actions
     quote, account, _contact = _accepted_quote(engine)
-    first = registry.run("crm.create_order", {"quote_id": quote, "adjustments": [{"line_no": 1, "quantity": 2}]},
-                         ctx())
+    address = {"name": "Hofmann KG", "street": "Hauptstraße 1", "postal_code": "80331", "city": "München"}
+    first = registry.run("crm.create_order", {"quote_id": quote, "adjustments": [{"line_no": 1, "quantity": 2}],
+                                              "delivery_address": address}, ctx())
     again = registry.run("crm.create_order", {"quote_id": quote}, ctx())
     assert first == again and first["net"] == "248.80" and first["sub_orders"] == 2
     plan = registry.run("crm.start_production", {"order_id": first["order_id"]}, ctx())["sub_orders"]
