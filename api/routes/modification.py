@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request
 from pydantic import Field
 
-from engine.modification import Instruction, InvalidModification, modify
+from engine.modification import Instruction, InvalidModification, modify, retry_with_fresh_parameters
 
 from .. import access
 from ..deps import Text, engine_of
@@ -63,3 +63,29 @@ def modify_instance(request: Request, instance_id: str, body: ModificationIn,
     instructions = [Instruction(i.type, i.element_id, i.target_element_id, i.task_id, i.variables, i.result)
                     for i in body.instructions]
     return run_modification(request, principal, instance_id, instructions, body.reason)
+
+
+class FreshRetryIn(Camel):
+    variables: dict[str, Any] = Field(default_factory=dict, description="set on the instance before the retry")
+    reason: Annotated[Text | None, Field(max_length=2000)] = None
+
+
+class FreshRetryOut(Camel):
+    job_id: str
+    state: str
+    params: Any
+    previous_params: Any
+
+
+@router.post("/jobs/{job_id}/retry-with-variables", response_model=FreshRetryOut, tags=["jobs"])
+def retry_with_variables(request: Request, job_id: str, body: FreshRetryIn,
+                         principal: Annotated[Principal, Depends(require("manager", "integration"))]) -> FreshRetryOut:
+    """Fix the data behind a failed service job and retry it in one step: the variables are set, the task's
+    parameters evaluated again from the data as it is now (a plain retry sends the parameters frozen when the
+    task was reached) and the job queued with fresh attempts."""
+    engine = engine_of(request)
+    instance_id = engine.get_job(job_id).instance_id
+    if instance_id is not None:  # a job of no instance (a webhook delivery) is refused by the engine
+        access.visible_instance(request, principal, instance_id)
+    result = retry_with_fresh_parameters(engine, job_id, body.variables, body.reason, principal.name)
+    return FreshRetryOut(**{k: result[k] for k in ("jobId", "state", "params", "previousParams")})

@@ -23,7 +23,9 @@ def _registry(_database: Database) -> Registry:
     registry = default_registry()
 
     def unreachable(params: dict[str, Any], context: ConnectorContext) -> dict[str, Any]:
-        raise ConnectionError("supplier API unreachable")
+        if params.get("failures") == "kaputt":
+            raise ConnectionError("supplier API unreachable")
+        return {"modem": "FB-7590"}
 
     registry.register("flaky", unreachable)
     return registry
@@ -44,9 +46,9 @@ def _problem(response: httpx.Response, status: int) -> dict[str, Any]:
     return body
 
 
-def _start(api: Api) -> str:
+def _start(api: Api, failures: Any = "kaputt") -> str:
     response = api.client("manager").post("/process-definitions/modify-flow/instances",
-                                          json={"variables": {"failures": 0}})
+                                          json={"variables": {"failures": failures}})
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
 
@@ -111,3 +113,33 @@ def test_skip_a_service_task_that_cannot_reach_its_supplier(api: Api) -> None:
     assert response.json()["activeElements"] == ["review"]
     [job] = admin.get("/jobs", params={"instanceId": instance_id, "kind": "service"}).json()
     assert job["state"] == "skipped"
+
+
+def test_fix_the_variable_and_retry_with_fresh_parameters(api: Api) -> None:
+    instance_id = _start(api)
+    manager = api.client("manager")
+    [task] = manager.get("/tasks").json()["items"]
+    assert manager.post(f"/tasks/{task['id']}/complete", json={"data": {}}).status_code == 200
+    deadline = time.monotonic() + 10
+    while True:  # the embedded worker's first attempt fails on the bad value
+        [job] = manager.get("/jobs", params={"instanceId": instance_id, "kind": "service"}).json()
+        if job["attempts"] >= 1 and job["state"] == "pending" or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert job["attempts"] >= 1, job
+    url = f"/jobs/{job['id']}/retry-with-variables"
+    body = {"variables": {"failures": 0}, "reason": "Tippfehler im Webformular"}
+    _problem(api.client("sales").post(url, json=body), 403)
+    while True:
+        response = manager.post(url, json=body)
+        if response.status_code != 409 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert response.status_code == 200, response.text
+    assert response.json()["params"] == {"failures": 0} and response.json()["previousParams"] == {"failures": "kaputt"}
+    while not manager.get("/tasks").json()["items"] and time.monotonic() < deadline + 10:
+        time.sleep(0.05)
+    [review] = manager.get("/tasks").json()["items"]
+    assert review["elementId"] == "review"
+    assert manager.get(f"/process-instances/{instance_id}").json()["variables"]["lookup_result"] == {"modem": "FB-7590"}
+    _problem(manager.post("/jobs/unknown/retry-with-variables", json=body), 404)

@@ -14,7 +14,7 @@ from connectors import default_registry
 from connectors.registry import ConnectorContext
 from engine.database import Database, utcnow
 from engine.errors import InvalidState
-from engine.modification import Instruction, InvalidModification, modify
+from engine.modification import Instruction, InvalidModification, modify, retry_with_fresh_parameters
 from engine.runtime import Engine
 from tests.engine.conftest import bpmn
 
@@ -26,7 +26,7 @@ class Supplier:
         self.down = True
 
     def __call__(self, params: dict[str, Any], context: ConnectorContext) -> dict[str, Any]:
-        if self.down:
+        if self.down or params.get("failures") == "kaputt":
             raise ConnectionError("supplier API unreachable")
         return {"ok": True}
 
@@ -151,3 +151,26 @@ def test_instructions_are_checked_against_the_definition(engine: Engine) -> None
     # nothing of the refused requests was applied
     assert [t.element_id for t in engine.list_tasks(instance_id=inst.id)] == ["capture"]
     assert "instance.modified" not in _types(engine, inst.id)
+
+
+def test_retry_with_fresh_parameters_fixes_the_data_behind_an_incident(engine: Engine, supplier: Supplier) -> None:
+    supplier.down = False
+    inst = engine.start("modify-flow", {"failures": "kaputt"})
+    [capture] = engine.list_tasks(instance_id=inst.id)
+    engine.complete_task(capture.id, {})
+    for _ in range(4):
+        engine.run_jobs(now=utcnow() + FAR, kinds=("service",))
+    [failed] = engine.jobs(instance_id=inst.id, kind="service")
+    assert failed.state == "failed"
+    done = retry_with_fresh_parameters(engine, failed.id, {"failures": 0}, "Tippfehler im Formular", "boss")
+    assert done["params"] == {"failures": 0} and done["previousParams"] == {"failures": "kaputt"}
+    assert engine.get_instance(inst.id).variables["failures"] == 0
+    assert engine.run_jobs(kinds=("service",)) == 1
+    assert engine.get_job(failed.id).state == "done"
+    [review] = engine.list_tasks(instance_id=inst.id)
+    assert review.element_id == "review"
+    [retried] = [h for h in engine.history(inst.id) if h.type == "job.retried"]
+    assert retried.user_id == "boss" and retried.data is not None
+    assert retried.data["reason"] == "Tippfehler im Formular"
+    with pytest.raises(InvalidState, match="only a failed or waiting service job"):
+        retry_with_fresh_parameters(engine, failed.id, {}, "noch einmal", "boss")
