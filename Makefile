@@ -40,6 +40,7 @@ test: lint typecheck pytest
 bench: install
 	$(BIN)/python -m bench.engine
 	$(BIN)/python -m bench.workers
+	$(BIN)/python -m bench.long_work
 	$(BIN)/python -m bench.api_latency
 	$(BIN)/python -m bench.crm_queries
 	$(BIN)/python -m bench.ui_pages
