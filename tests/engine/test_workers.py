@@ -102,5 +102,7 @@ def test_three_workers_share_the_jobs_without_running_one_twice(engine: Engine, 
                 worker.wait(timeout=30)
     assert len(server.effects) == total
     assert set(server.calls.values()) == {1}, "no job ran twice"
-    done_by = Counter(j.state for j in engine.jobs(limit=total + 10))
-    assert done_by == {"done": total}
+    # the service jobs, each done once (a completion step that ran past the workers' step budget on a busy machine
+    # may have gone on as a continuation job too; none of any kind failed)
+    done_by = Counter(j.state for j in engine.jobs(kind="service", limit=total + 10))
+    assert done_by == {"done": total} and engine.jobs(state="failed") == []
