@@ -20,7 +20,7 @@ class Settings:
     # goes on as a continuation job; an instance that never waits is an incident after the last figure
     # addresses of reverse proxies whose X-Forwarded-For/-Proto is believed (comma-separated; empty: none)
     trusted_proxies: str = os.environ.get("SILVERFLOW_TRUSTED_PROXIES", "")
-    step_seconds: float = float(os.environ.get("SILVERFLOW_STEP_SECONDS", "0.05"))
+    step_seconds: float = float(os.environ.get("SILVERFLOW_STEP_SECONDS", "0.03"))
     step_passes: int = int(os.environ.get("SILVERFLOW_STEP_PASSES", "5000"))
     passes_without_wait: int = int(os.environ.get("SILVERFLOW_PASSES_WITHOUT_WAIT", "300000"))
     # request bodies larger than these answer 413 before they are parsed: JSON and page forms; uploads (multipart,

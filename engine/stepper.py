@@ -56,7 +56,7 @@ class StepLimits:
     """How much one step may do before the instance goes on as a job (Camunda's asynchronous continuation),
     and how many engine passes an instance may make with no wait state before that is an incident."""
 
-    seconds: float = 0.05
+    seconds: float = 0.03
     passes: int = 5_000
     passes_without_wait: int = 300_000
 
