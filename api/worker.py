@@ -16,13 +16,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import random
 import socket
 import threading
 import uuid
 
 from engine.database import outage_of, utcnow
-from engine.jobs import JobExecutor, heartbeat, owns, release
+from engine.jobs import JobExecutor, backoff, heartbeat, owns, release
 from engine.jobs import next_due as next_due_at
 from engine.runtime import JOBS_CHANNEL, Engine
 
@@ -35,12 +34,6 @@ LEASE_SECONDS = 10.0
 STALE_HEARTBEAT_SECONDS = 30.0
 #: The longest pause between attempts while the database is away.
 MAX_BACKOFF_SECONDS = 5.0
-
-
-def retry_delay(failures: int) -> float:
-    """Back-off after ``failures`` failed passes in a row: 0.25 s doubling up to the cap, with jitter."""
-    ceiling = min(MAX_BACKOFF_SECONDS, 0.25 * 2 ** min(failures - 1, 10))
-    return random.uniform(ceiling / 2, ceiling)
 
 
 class JobWorker:
@@ -124,7 +117,7 @@ class JobWorker:
                 else:
                     log.warning("worker pass failed (%s, %d in a row): %s", outage or type(exc).__name__,
                                 failures, exc)
-                self.stop_requested.wait(retry_delay(failures))
+                self.stop_requested.wait(backoff(failures, base=0.25, cap=MAX_BACKOFF_SECONDS))
 
     def _start_heartbeat(self) -> None:
         if self._beater is not None:

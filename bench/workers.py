@@ -101,13 +101,17 @@ def embedded_sqlite(instances: int, samples: int) -> tuple[float, list[float]]:
     return rate, latencies
 
 
+def _worker_process(url: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "api.cli", "--database-url", url, "worker"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def _drain_rate(factory: PostgresFactory, processes: int, instances: int) -> float:
     url = factory.create()
     engine = _engine(url)
     for n in range(instances):
         engine.start("service-flow", {"n": n})
-    workers = [subprocess.Popen([sys.executable, "-m", "api.cli", "--database-url", url, "worker"], cwd=ROOT,
-                                stdout=subprocess.DEVNULL) for _ in range(processes)]
+    workers = [_worker_process(url) for _ in range(processes)]
     try:
         _wait_completed(engine, instances)
     finally:
@@ -126,8 +130,7 @@ def _drain_rate(factory: PostgresFactory, processes: int, instances: int) -> flo
 def _pg_latency(factory: PostgresFactory, samples: int) -> list[float]:
     url = factory.create()
     engine = _engine(url)
-    worker = subprocess.Popen([sys.executable, "-m", "api.cli", "--database-url", url, "worker"], cwd=ROOT,
-                              stdout=subprocess.DEVNULL)
+    worker = _worker_process(url)
     try:
         engine.start("service-flow", {"n": 0})
         _wait_completed(engine, 1, timeout=60)  # the worker is up and idle
@@ -164,11 +167,6 @@ def timer_lateness(queued: int, timers: int) -> list[float]:
             lateness.append(max(0.0, (fired - due).total_seconds() * 1000))
         engine.db.dispose()
     return lateness
-
-
-def _worker_process(url: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "api.cli", "--database-url", url, "worker"], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def outage_recovery(instances: int) -> float:

@@ -73,8 +73,9 @@ class JobView:
 
 
 def backoff(attempt: int, base: float = 2.0, cap: float = 3600.0) -> float:
-    """Exponential back-off with full jitter: spreads retries of many failing jobs apart."""
-    ceiling = min(cap, base * (2 ** max(attempt - 1, 0)))
+    """Exponential back-off with full jitter: spreads retries of many failing jobs apart. The exponent is
+    capped, so a caller that counts failures without end (a worker during a long outage) never overflows."""
+    ceiling = min(cap, base * (2 ** min(max(attempt - 1, 0), 64)))
     return random.uniform(ceiling / 2, ceiling)
 
 

@@ -24,8 +24,8 @@ from api.services import ConnectorGateway
 from api.settings import Settings
 from connectors import default_registry
 from engine.database import Database
+from engine.queries import InstanceFilter
 from engine.runtime import Engine
-from engine.schema import process_instance
 from tests.engine.conftest import bpmn
 from tests.support.counting_server import CountingServer
 from tests.support.databases import PostgresFactory
@@ -47,9 +47,7 @@ def cluster() -> Iterator[PgCluster]:
 
 
 def _completed(engine: Engine) -> int:
-    with engine.db.read() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(process_instance)
-                                .where(process_instance.c.state == "completed")).scalar_one())
+    return engine.query_instances(InstanceFilter(state="completed", limit=1))[1]
 
 
 def _wait_until_completed(engine: Engine, count: int, timeout: float) -> float:

@@ -22,8 +22,9 @@ from api.services import ConnectorGateway
 from connectors import default_registry
 from engine.database import Database
 from engine.jobs import JobExecutor
+from engine.queries import InstanceFilter
 from engine.runtime import Engine
-from engine.schema import job, process_instance
+from engine.schema import job
 from tests.engine.conftest import bpmn
 from tests.support.counting_server import CountingServer
 
@@ -46,9 +47,7 @@ def _worker(url: str, log: Path, *extra: str) -> subprocess.Popen[bytes]:
 
 
 def _completed(engine: Engine) -> int:
-    with engine.db.read() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(process_instance)
-                                .where(process_instance.c.state == "completed")).scalar_one())
+    return engine.query_instances(InstanceFilter(state="completed", limit=1))[1]
 
 
 def _running_jobs_of(engine: Engine, owner_prefix: str) -> list[str]:
